@@ -5,30 +5,55 @@ See ``kernels/scan/README.md`` for the semantics written out and the derivations
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 
 from kernels.scan.contract import check_scan_args
-from kernels.scan.reference import scan_reference
 
-BACKENDS = ("auto", "reference")
+# name -> "module:function"; each function takes a validated ScanArgs and returns (y, last_state).
+_IMPLEMENTATIONS = {
+    "reference": "kernels.scan.reference:scan_reference",
+    "torch": "kernels.scan.torch_chunked:scan_torch",
+    "triton": "kernels.scan.autograd:scan_triton",
+}
+BACKENDS = ("auto", *_IMPLEMENTATIONS)
 
 
-def _run_backend(name: str, args):
-    if name == "reference":
-        return scan_reference(args)
-    raise ValueError(f"selective_scan: backend={name!r} is not one of {BACKENDS}.")
+def _implementation(name: str):
+    if name not in _IMPLEMENTATIONS:
+        raise ValueError(f"selective_scan: backend={name!r} is not one of {BACKENDS}.")
+    module, function = _IMPLEMENTATIONS[name].split(":")
+    try:
+        return getattr(importlib.import_module(module), function)
+    except ImportError as error:
+        raise RuntimeError(f"selective_scan: backend {name!r} cannot run here: {error}") from error
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend ``auto`` stands for on ``device``; any other name is returned unchanged."""
+    """The backend ``auto`` stands for on ``device`` (Triton on CUDA, the chunked torch path elsewhere)."""
     if backend != "auto":
         return backend
-    return "reference"
+    return "triton" if device.type == "cuda" else "torch"
 
 
 def selective_scan(
-    u, dt, A, B=None, C=None, *, B_bias=None, C_bias=None, D=None, z=None, dt_bias=None, dt_softplus=True,
-    discretization="euler", initial_state=None, return_last_state=False, backend="auto",
+    u,
+    dt,
+    A,
+    B=None,
+    C=None,
+    *,
+    B_bias=None,
+    C_bias=None,
+    D=None,
+    z=None,
+    dt_bias=None,
+    dt_softplus=True,
+    discretization="euler",
+    initial_state=None,
+    return_last_state=False,
+    backend="auto",
 ):
     """Selective state-space scan, the one op every SSM mixer calls.
 
@@ -54,5 +79,5 @@ def selective_scan(
         Per step: h = exp(Δ·A)·h + B̄·u;  y = Σ_n C̃·h (2·Re(·) for complex A) + D·u, then · silu(z).
     """
     args = check_scan_args(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, dt_softplus, discretization, initial_state)
-    y, last_state = _run_backend(resolve_backend(backend, u.device), args)
+    y, last_state = _implementation(resolve_backend(backend, u.device))(args)
     return y, (last_state if return_last_state else None)

@@ -94,11 +94,18 @@ def check_scan_args(
     if selective:
         name0, x0 = selective[0]
         if x0.dim() != 4:
-            _fail(name0, f"has rank {x0.dim()} (shape {tuple(x0.shape)})", f"rank 4, shape (b, L, h, n) = ({b}, {L}, h, {n})")
+            _fail(
+                name0,
+                f"has rank {x0.dim()} (shape {tuple(x0.shape)})",
+                f"rank 4, shape (b, L, h, n) = ({b}, {L}, h, {n})",
+            )
         n_blocks = x0.shape[2]
         if n_blocks < 1 or d % n_blocks != 0:
-            _fail(name0, f"has h = {n_blocks} blocks (shape {tuple(x0.shape)}), which does not divide d = {d}",
-                  f"(b, L, h, n) = ({b}, {L}, h, {n}) with d % h == 0")
+            _fail(
+                name0,
+                f"has h = {n_blocks} blocks (shape {tuple(x0.shape)}), which does not divide d = {d}",
+                f"(b, L, h, n) = ({b}, {L}, h, {n}) with d % h == 0",
+            )
         for name, x in selective:
             _check_shape(name, x, (b, L, n_blocks, n), "(b, L, h, n)")
 
@@ -120,8 +127,9 @@ def check_scan_args(
     real = u.dtype
     compute_real = torch.float64 if real == torch.float64 else torch.float32
     complex_ = _complex_of(compute_real)
-    everything = dict(u=u, dt=dt, A=A, B=B, C=C, B_bias=B_bias, C_bias=C_bias, D=D, z=z, dt_bias=dt_bias,
-                      initial_state=initial_state)
+    everything = dict(
+        u=u, dt=dt, A=A, B=B, C=C, B_bias=B_bias, C_bias=C_bias, D=D, z=z, dt_bias=dt_bias, initial_state=initial_state
+    )
     for name, x in everything.items():
         if x is None:
             continue
@@ -131,14 +139,30 @@ def check_scan_args(
             if name not in ("A", "B", "C", "B_bias", "C_bias", "initial_state"):
                 _fail(name, f"is complex ({x.dtype})", f"a real tensor of dtype {real}")
             if not A.is_complex():
-                _fail(name, f"is complex ({x.dtype}) while A is real",
-                      "a real tensor, or a complex A (d, n): a complex state needs a complex A")
+                _fail(
+                    name,
+                    f"is complex ({x.dtype}) while A is real",
+                    "a real tensor, or a complex A (d, n): a complex state needs a complex A",
+                )
             if x.dtype != complex_:
                 _fail(name, f"has dtype {x.dtype}", f"{complex_} to match u's dtype {real}")
         elif x.dtype not in (real, compute_real):
             _fail(name, f"has dtype {x.dtype}", f"{real} (the dtype of u), or {complex_} where complex is allowed")
     if initial_state is not None and A.is_complex() and not initial_state.is_complex():
         _fail("initial_state", f"is real ({initial_state.dtype}) while A is complex", f"a {complex_} tensor (b, d, n)")
-    return ScanArgs(u=u, dt=dt, A=A, B=B, C=C, B_bias=B_bias, C_bias=C_bias, D=D, z=z, dt_bias=dt_bias,
-                    initial_state=initial_state, dt_softplus=bool(dt_softplus), discretization=discretization,
-                    n_blocks=n_blocks)
+    return ScanArgs(
+        u=u,
+        dt=dt,
+        A=A,
+        B=B,
+        C=C,
+        B_bias=B_bias,
+        C_bias=C_bias,
+        D=D,
+        z=z,
+        dt_bias=dt_bias,
+        initial_state=initial_state,
+        dt_softplus=bool(dt_softplus),
+        discretization=discretization,
+        n_blocks=n_blocks,
+    )

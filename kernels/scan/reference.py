@@ -33,8 +33,11 @@ def scan_reference(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
     A = args.A.to(state_dtype)
     u = args.u.to(real)
     delta = step_size(args).to(real).expand(b, L, d)
-    state = (torch.zeros(b, d, n, dtype=state_dtype, device=u.device) if args.initial_state is None
-             else args.initial_state.to(state_dtype))
+    state = (
+        torch.zeros(b, d, n, dtype=state_dtype, device=u.device)
+        if args.initial_state is None
+        else args.initial_state.to(state_dtype)
+    )
 
     ys = []
     for t in range(L):
