@@ -1,0 +1,31 @@
+"""Tasks: a registry of synthetic probes, zero-setup real datasets, file-based datasets and the LRA.
+
+``build_task("digits")`` returns a :class:`Task` whose ``datasets()`` gives train / val / test and whose
+``input`` / ``output`` declarations build the model's encoder and head. Importing this package registers
+every shipped task; heavy or optional libraries (scikit-learn, PIL) are imported only when data is built.
+"""
+
+from ablations.tasks import digits, forgetting  # noqa: F401  (registers the tasks)
+from ablations.tasks.base import (
+    IGNORE_INDEX,
+    DatasetMissing,
+    Task,
+    build_task,
+    data_root,
+    get_task,
+    list_tasks,
+    make_task_config,
+    register_task,
+)
+
+__all__ = [
+    "IGNORE_INDEX",
+    "DatasetMissing",
+    "Task",
+    "build_task",
+    "data_root",
+    "get_task",
+    "list_tasks",
+    "make_task_config",
+    "register_task",
+]
