@@ -41,6 +41,12 @@ def closest(name: str, valid: list[str] | tuple[str, ...], n: int = 3) -> str:
     return f"{hint} Valid: {', '.join(sorted(valid))}."
 
 
+def check_choice(field: str, value: Any, valid: list[str] | tuple[str, ...]) -> None:
+    """Raise ``ConfigError`` naming ``field`` and the valid values when ``value`` is not one of ``valid``."""
+    if value not in valid:
+        raise ConfigError(f"{field} = {value!r} is not allowed.{closest(str(value), valid)}")
+
+
 class Mixer(nn.Module, abc.ABC):
     """Base class of every sequence mixer: causal, shape-preserving, configured by a typed ``Config``.
 
@@ -119,5 +125,11 @@ def make_config(name: str, **overrides: Any):
 
 
 def build_mixer(name: str, d_model: int, **overrides: Any) -> Mixer:
-    """Build mixer ``name`` for width ``d_model`` from its default ``Config`` updated by ``overrides``."""
-    return get_mixer(name)(d_model, make_config(name, **overrides))
+    """Build mixer ``name`` for width ``d_model`` from its default ``Config`` updated by ``overrides``.
+
+    ``name`` may also be a variant in ``configs/mixer/`` (``"b2s6_nobias"``): its overrides apply first.
+    """
+    from zoo.variants import resolve_mixer  # imported here: zoo.variants imports this module
+
+    mixer, overrides = resolve_mixer(name, **overrides)
+    return get_mixer(mixer)(d_model, make_config(mixer, **overrides))
