@@ -1,0 +1,64 @@
+"""A real single-node Slurm cluster for the whole test session, brought up by `scripts/slurm_cluster.py`.
+
+The tests in this folder skip, with the reason, where the Slurm and munge daemons are not installed
+(`apt-get install slurmctld slurmd slurm-client munge`) or cannot start. Set `SEQZOO_REQUIRE_SLURM=1`
+(CI does) to turn that skip into a failure, so a broken install cannot pass as a skipped test.
+"""
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "slurm_cluster.py"
+
+
+def _load_helper():
+    spec = importlib.util.spec_from_file_location("slurm_cluster", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+slurm_helper = _load_helper()
+
+
+def _unavailable(reason: str):
+    if os.environ.get("SEQZOO_REQUIRE_SLURM") == "1":
+        pytest.fail(f"SEQZOO_REQUIRE_SLURM=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cluster_helper():
+    """The `scripts/slurm_cluster.py` module; skips where the daemons are not installed."""
+    missing = slurm_helper.missing_programs()
+    if missing:
+        _unavailable(f"Slurm not installed (missing {', '.join(missing)}): {slurm_helper.INSTALL_HINT}")
+    return slurm_helper
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(cluster_helper):
+    """A running cluster whose `SLURM_CONF` is exported to this process (and so to submitit and the runner).
+
+    The directory is a short one under the system temp dir: the munge socket path must fit in 108 bytes.
+    """
+    root = Path(tempfile.mkdtemp(prefix="seqzoo-slurm-"))
+    try:
+        cluster = cluster_helper.start(root)
+    except cluster_helper.ClusterError as e:
+        shutil.rmtree(root, ignore_errors=True)
+        _unavailable(f"the Slurm daemons did not start: {e}")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in cluster.env.items():
+            mp.setenv(key, value)
+        yield cluster
+    killed = cluster_helper.stop(root)
+    shutil.rmtree(root, ignore_errors=True)
+    assert not killed, f"daemons that ignored SIGTERM and were killed: {killed}"
