@@ -5,7 +5,17 @@
 every shipped task; heavy or optional libraries (scikit-learn, PIL) are imported only when data is built.
 """
 
-from ablations.tasks import digits, forgetting  # noqa: F401  (registers the tasks)
+from ablations.tasks import (  # noqa: F401  (importing a module registers its tasks)
+    adding,
+    coefficient_recovery,
+    copying,
+    digits,
+    forgetting,
+    induction,
+    long_memory,
+    lti_recovery,
+    mqar,
+)
 from ablations.tasks.base import (
     IGNORE_INDEX,
     DatasetMissing,

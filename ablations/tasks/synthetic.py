@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import torch
 
-from ablations.tasks.base import Task
+from ablations.tasks.base import Task, input_spec, output_spec
 
 SPLITS = ("train", "val", "test")
 
@@ -42,3 +42,21 @@ class SyntheticTask(Task):
                 out.append(torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)))
             self._data = tuple(out)
         return self._data
+
+
+class RecallTask(SyntheticTask):
+    """A token task scored at chosen positions: ``x`` is ``(L,)`` int64 over ``vocab_size`` tokens, ``y`` is
+    ``(L,)`` int64 holding the expected token where there is one and ``IGNORE_INDEX`` elsewhere."""
+
+    @property
+    @abc.abstractmethod
+    def vocab_size(self) -> int:
+        """Number of distinct input tokens (and output classes)."""
+
+    @property
+    def input(self):
+        return input_spec("tokens", self.vocab_size)
+
+    @property
+    def output(self):
+        return output_spec("classes", self.vocab_size, per_position=True)
