@@ -1,0 +1,36 @@
+"""Tiny builds of every task for the tests: small synthetic sizes, and fixture files for file-based tasks."""
+
+import pytest
+
+from ablations.tasks import build_task
+
+SIZES = {"n_train": 16, "n_val": 8, "n_test": 8}
+TINY = {
+    "digits": {},
+    "forgetting": {"seq_len": 12, **SIZES},
+    "coefficient_recovery": {"seq_len": 64, **SIZES},
+    "adding": {"seq_len": 12, **SIZES},
+    "lti_recovery": {"seq_len": 16, **SIZES},
+    "copy": {"n_noise": 8, "n_memorize": 3, **SIZES},
+    "selective_copy": {"n_noise": 8, "n_memorize": 3, **SIZES},
+    "induction": {"seq_len": 16, **SIZES},
+    "mqar": {"seq_len": 16, "vocab_size": 16, "n_kv_pairs": 2, **SIZES},
+    "long_memory": {"seq_len": 16, **SIZES},
+}
+"""Overrides that make each task small enough to train a few steps in a test."""
+
+
+@pytest.fixture
+def tiny_task(tmp_path):
+    """``tiny_task(name)``: task ``name`` at test size, its data root under ``tmp_path``."""
+
+    def build(name):
+        return build_task(name, data_root=tmp_path, **TINY[name])
+
+    return build
+
+
+@pytest.fixture
+def tiny_names():
+    """The tasks that have a tiny build."""
+    return set(TINY)
