@@ -301,9 +301,7 @@ class Trainer:
             store.truncate_metrics(self.path, state["step"])
             self.say(f"resumed from checkpoint at epoch {state['epoch']}, step {state['step']}")
         else:
-            self.say(
-                f"start: {result['n_params']} parameters, {total} steps, on {result['device']}, scan {result['scan_backend']}"
-            )
+            self.say(f"start: {result['n_params']} parameters, {total} steps, scan {result['scan_backend']}")
 
         started = time.perf_counter() - state["elapsed"]
         last_checkpoint = time.perf_counter()
