@@ -49,6 +49,8 @@ def _run_row(record: store.RunRecord) -> tuple[dict[str, Any], list[str]]:
             row[key] = value
     row.update(record.result.get("metrics") or {})
     row.update(flatten(record.result.get("versions") or {}, "versions."))
+    for axis, value in axes.items():  # an axis over group choices ("mixer": "b2s6_nobias") is no config key
+        row.setdefault(axis, value)
     row.setdefault("grid", grid.get("name"))
     row.setdefault("variant", grid.get("variant"))
     row["path"] = str(record.path)
@@ -62,7 +64,8 @@ def load(path: str | os.PathLike) -> pd.DataFrame:
     ``grid.name``), the ``result.json`` fields (``run_id``, ``status``, ``metric``, ``wall_time_s``,
     ``n_params``, ``tokens_per_s``, ``scan_backend``, ...), the final metrics under their own names (``val/acc``,
     ``test/acc``, ``best_epoch``) and ``path``. ``attrs["axes"]`` lists the grid's axes (dotted config names,
-    in grid order); ``attrs["skipped"]`` lists ``(path, reason)`` for partial and corrupt directories.
+    in grid order; an axis over group choices such as ``mixer`` gets its own column of choice names);
+    ``attrs["skipped"]`` lists ``(path, reason)`` for partial and corrupt directories.
     """
     path = Path(path)
     if not path.exists():

@@ -57,7 +57,7 @@ def write_run(root: Path, config: dict, status: str | None, acc: float | None) -
             {
                 "run_id": directory.name,
                 "grid": config["grid"]["name"],
-                "variant": "default",
+                "variant": config["grid"]["variant"],
                 "axes": config["grid"]["axes"],
                 "status": status,
                 "metric": "acc",

@@ -1,0 +1,206 @@
+"""``python -m analysis.report runs/<grid>``: figures chosen from the grid's axes, ``summary.csv`` and ``report.md``.
+
+Which figures (the *factors* are the grid's axes that take more than one value, plus ``variant`` when the grid
+has several; ``x`` is the factor with the most levels, the others are combined into one *setting*):
+
+- two or more factors: a heatmap of the main metric over setting × x and a point plot over x, one colour per
+  setting; when both a mixer and a task vary, a mixer × task table plot instead of the heatmap;
+- one factor: a point plot over it;
+- always: learning curves of the validation metric (one line per setting, band over seeds);
+- a B2S6 grid over bias and blocks: the paper-comparison plot beside the paper's sCIFAR table.
+
+Every figure is written as PNG and SVG into ``report/`` (default ``runs/<grid>/report``) and embedded in
+``report.md`` with the short table of numbers it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import plots
+from analysis.frames import load, load_curves
+from analysis.reference import paper_table
+from analysis.stats import N_BOOT, aggregate, main_metric
+
+MAX_CURVE_SETTINGS = 12
+"""Above this many settings the learning curves are drawn per ``x`` level only, to stay readable."""
+
+
+def factors(runs: pd.DataFrame) -> list[str]:
+    """The grid's axes that take more than one value (grid order), plus ``variant`` if the grid has several."""
+    names = [a for a in runs.attrs.get("axes", []) if a in runs.columns and runs[a].nunique(dropna=False) > 1]
+    if "variant" in runs.columns and runs["variant"].nunique(dropna=False) > 1 and "variant" not in names:
+        names.append("variant")
+    return names
+
+
+def _short(column: str) -> str:
+    return column.rsplit(".", 1)[-1]
+
+
+def add_setting(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, str | None]:
+    """The column naming a run's setting over ``columns``: the column itself if one, a combined label if several."""
+    if not columns:
+        return runs, None
+    if len(columns) == 1:
+        return runs, columns[0]
+    text = [
+        ", ".join(f"{_short(c)}={v}" for c, v in zip(columns, values, strict=True))
+        for values in runs[columns].to_numpy()
+    ]
+    return runs.assign(setting=text), "setting"
+
+
+def _format(row: pd.Series, digits: int) -> str:
+    if row["count"] == 0:
+        return "—"
+    text = f"{row['mean']:.{digits}f}"
+    if row["count"] > 1:
+        text += f" ± {row['std']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    text += f" (n={int(row['count'])})"
+    return ", ".join([text, *plots.problems(row)])
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A pipe table of ``frame`` (index included) without extra dependencies."""
+    frame = frame.reset_index()
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.to_numpy()]
+    return "\n".join([header, rule, *body])
+
+
+def cell_table(cells: pd.DataFrame, rows: str | None, cols: str) -> str:
+    """Markdown table of ``mean ± std [95 % CI] (n)`` with ``rows`` × ``cols`` (a single column if no rows)."""
+    digits = plots._digits(cells["mean"])
+    text = cells.assign(value=cells.apply(_format, axis=1, digits=digits))
+    if rows is None:
+        return markdown_table(text.set_index(cols)[["value"]])
+    return markdown_table(text.pivot(index=rows, columns=cols, values="value"))
+
+
+def _is_b2s6_unit_grid(runs: pd.DataFrame, names: list[str]) -> bool:
+    needed = {"mixer.bias", "mixer.n_blocks", "mixer.complex", "mixer.name"}
+    return (
+        needed <= set(runs.columns)
+        and {"mixer.bias", "mixer.n_blocks"} <= set(names)
+        and (runs["mixer.name"] == "b2s6").all()
+    )
+
+
+def write_report(path: str | Path, out: str | Path | None = None, metric: str | None = None) -> Path:
+    """Write ``report.md``, ``summary.csv`` and the figures for the store at ``path``; returns ``report.md``."""
+    path = Path(path)
+    runs = load(path)
+    if runs.empty:
+        raise SystemExit(f"No finished runs under {path}: run the grid first (python -m ablations.run grid=...).")
+    out = Path(out) if out is not None else path / "report"
+    metric = metric or main_metric(runs)
+    higher = bool(runs["higher_is_better"].dropna().iloc[0]) if "higher_is_better" in runs.columns else True
+    names = factors(runs)
+    x = max(names, key=lambda c: runs[c].nunique()) if names else None
+    others = [c for c in names if c != x]
+    runs, setting = add_setting(runs, others)
+    by = [c for c in (setting, x) if c]
+
+    cells = aggregate(runs, by or ["grid"], metric)
+    out.mkdir(parents=True, exist_ok=True)
+    cells.to_csv(out / "summary.csv", index=False)
+
+    status = runs["status"].value_counts().to_dict()
+    skipped = runs.attrs["skipped"]
+    lines = [
+        f"# Report: {runs['grid'].iloc[0]}",
+        "",
+        f"Store `{path}`: {len(runs)} finished runs ({', '.join(f'{n} {s}' for s, n in status.items())})"
+        + (f"; {len(skipped)} directories skipped (partial or corrupt)." if skipped else "."),
+        f"Metric `{metric}` ({'higher' if higher else 'lower'} is better). Cells: mean ± std over seeds, "
+        f"[percentile-bootstrap 95 % interval, {N_BOOT} resamples, seeded] and n successful seeds; failed and "
+        "diverged runs are counted, never averaged. All numbers: [summary.csv](summary.csv).",
+        "",
+    ]
+
+    def figure(name: str, fig, caption: str, numbers: str) -> None:
+        plots.save(fig, out, name)
+        lines.extend([f"## {caption}", "", f"![{caption}]({name}.png)", "", f"[SVG]({name}.svg)", "", numbers, ""])
+
+    mixer_col = next((c for c in ("mixer", "mixer.name") if c in names), None)
+    task_col = next((c for c in ("task", "task.name") if c in names), None)
+    if mixer_col and task_col:
+        table_cells = aggregate(runs, [mixer_col, task_col], metric)
+        figure(
+            "table",
+            plots.table(table_cells, mixer_col, task_col, higher),
+            "Mixer × task",
+            cell_table(table_cells, mixer_col, task_col),
+        )
+    elif setting:
+        figure(
+            "heatmap",
+            plots.heatmap(cells, x, setting, higher),
+            f"{plots.label(metric)} over {', '.join(names)}",
+            cell_table(cells, setting, x),
+        )
+    if x:
+        figure(
+            "pointplot",
+            plots.pointplot(runs, cells, x, setting),
+            f"{plots.label(metric)} against {x}",
+            cell_table(cells, setting, x),
+        )
+
+    curves = load_curves(path, runs)
+    curve_metric = metric.replace("test/", "val/")
+    if curve_metric in set(curves["metric"]):
+        if setting and setting not in curves.columns:
+            curves = curves.merge(runs[["run_id", setting]], on="run_id", how="left")
+        hue = setting if setting and curves[setting].nunique() <= MAX_CURVE_SETTINGS else x
+        last = curves[curves["metric"] == curve_metric].sort_values("step").groupby("run_id").tail(1)
+        final = last.groupby([c for c in (hue,) if c] or ["metric"])["value"].agg(["mean", "std", "count"])
+        figure(
+            "curves",
+            plots.curves(curves, curve_metric, hue),
+            f"Learning curves ({curve_metric})",
+            "Last evaluation, mean and std over seeds:\n\n" + markdown_table(final.round(4)),
+        )
+
+    if _is_b2s6_unit_grid(runs, names):
+        measured = aggregate(runs, ["mixer.bias", "mixer.complex", "mixer.n_blocks"], metric)
+        task = runs["task.name"].iloc[0] if "task.name" in runs.columns else "this grid"
+        paper = paper_table("b2s6_scifar")
+        paper_text = paper.assign(
+            value=[f"{m:.2f} ± {s:.2f}" for m, s in zip(paper["acc_mean"], paper["acc_std"], strict=True)],
+            variant=[plots.variant_name(b, c) for b, c in zip(paper["bias"], paper["complex"], strict=True)],
+        )
+        numbers = markdown_table(paper_text.pivot(index="h", columns="variant", values="value"))
+        figure(
+            "paper_comparison",
+            plots.paper_comparison(paper, measured, f"{task}, {plots.label(metric)}"),
+            "Paper (sCIFAR) beside this grid",
+            "Paper's numbers (sCIFAR test accuracy %, mean ± std):\n\n" + numbers,
+        )
+
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.split("\n")[0])
+    parser.add_argument("path", help="a grid's run directory, e.g. runs/bias_x_blocks")
+    parser.add_argument("--out", help="output directory (default: <path>/report)")
+    parser.add_argument("--metric", help="metric column (default: test/<the grid's metric>)")
+    args = parser.parse_args(argv)
+    if not Path(args.path).is_dir():
+        parser.error(f"{args.path} is not a directory; pass a grid's run directory such as runs/bias_x_blocks.")
+    report = write_report(args.path, args.out, args.metric)
+    print(f"wrote {report} and its figures in {report.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

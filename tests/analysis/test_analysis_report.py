@@ -1,0 +1,88 @@
+"""The report on the constructed store, the figures it chooses, and the shipped paper table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from analysis_fixtures import config_for, write_run
+
+import analysis
+from analysis import plots
+from analysis.reference import paper_table
+from analysis.report import main
+
+PAPER_NOTES = Path(__file__).resolve().parents[2] / ".." / "shared" / "papers" / "b2s6.md"
+
+
+@pytest.fixture(scope="module")
+def report_dir(toy_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    with pytest.warns(UserWarning, match="skipped 3"):
+        assert main([str(toy_store), "--out", str(out)]) == 0
+    return out
+
+
+def test_report_writes_figures_summary_and_markdown(report_dir):
+    for name in ("heatmap", "pointplot", "curves", "paper_comparison"):
+        for ext in ("png", "svg"):
+            path = report_dir / f"{name}.{ext}"
+            assert path.stat().st_size > 1000, path
+        assert (report_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = (report_dir / "report.md").read_text()
+    embedded = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert sorted(embedded) == sorted(f"{n}.png" for n in ("heatmap", "pointplot", "curves", "paper_comparison"))
+    assert "3 directories skipped" in text and "1 diverged" in text and "2 failed" in text
+
+
+def test_summary_csv_is_the_aggregate(report_dir, toy_store):
+    summary = pd.read_csv(report_dir / "summary.csv")
+    with pytest.warns(UserWarning):
+        runs = analysis.load(toy_store)
+    cells = analysis.aggregate(runs, ["mixer.bias", "mixer.n_blocks"])
+    merged = summary.merge(cells, on=["mixer.bias", "mixer.n_blocks"], suffixes=("", "_direct"))
+    assert len(merged) == len(cells) == 4
+    for column in ("mean", "count", "failure_rate", "ci_low"):
+        pd.testing.assert_series_equal(merged[column], merged[f"{column}_direct"], check_names=False)
+
+
+def test_mixer_by_task_grid_gets_the_table_plot(tmp_path):
+    root = tmp_path / "runs"
+    for mixer, task, acc in [("s4d", "a", 0.9), ("s6", "a", 0.7), ("s4d", "b", 0.6), ("s6", "b", 0.8)]:
+        for seed in (0, 1):
+            config = config_for("mixers", True, 1, seed, mixer=mixer, task=task)
+            config["grid"]["axes"] = {"mixer.name": mixer, "task.name": task}
+            write_run(root, config, "ok", acc + 0.01 * seed)
+    out = tmp_path / "report"
+    main([str(root / "mixers"), "--out", str(out)])
+    assert (out / "table.png").exists() and not (out / "heatmap.png").exists()
+    assert "| s4d | 0.905 ± 0.007" in (out / "report.md").read_text()
+
+
+def test_labels_and_colours_are_stable():
+    assert plots.label("mixer.n_blocks") == "blocks h [mixer.n_blocks]"
+    assert plots.label("test/acc") == "test accuracy"
+    assert plots.label("train.foo") == "train.foo"
+    assert plots.mixer_colour("s6") == plots.palette(["b2s6", "s6"], "mixer.name")["s6"]
+    assert plots.mixer_colour("my_mixer") == plots.mixer_colour("my_mixer")
+
+
+def test_report_refuses_a_missing_directory(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nope")])
+    assert "is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not PAPER_NOTES.exists(), reason="the paper notes are not next to this checkout")
+def test_shipped_scifar_table_matches_the_paper_notes():
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| ([^|]+)\| ([^|]+)\| ([^|]+)\|$", PAPER_NOTES.read_text(), re.M)
+    parsed = []
+    for h, p, *columns in rows:
+        for (bias, complex_), cell in zip([(True, True), (False, True), (True, False)], columns, strict=True):
+            mean, std = re.findall(r"[\d.]+", cell)
+            parsed.append((int(h), int(p), bias, complex_, float(mean), float(std)))
+    table = paper_table("b2s6_scifar")
+    assert len(parsed) == len(table) == 24
+    assert sorted(parsed) == sorted(map(tuple, table.itertuples(index=False)))
