@@ -1,0 +1,286 @@
+"""The Triton backend: host-side preparation, launch configuration and the ``torch.autograd.Function``.
+
+The forward keeps only the state at every tile start (``T`` steps apart) — O(b·d·n·L/T) memory — and the
+backward recomputes everything else from those checkpoints (``kernels/scan/triton_bwd.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from kernels.scan.contract import ScanArgs
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels in its CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """Tiling of one scan: ``block_r`` channels per program, tiles of ``tile`` steps, ``tiles_per_chunk`` tiles
+    per program (the sequence is split into ``n_chunks`` chunks run in parallel and combined)."""
+
+    block_r: int
+    tile: int
+    tiles_per_chunk: int
+    n_tiles: int
+    n_chunks: int
+    num_warps: int
+
+
+def _largest_pow2_divisor(p: int, cap: int) -> int:
+    r = 1
+    while r * 2 <= cap and p % (r * 2) == 0:
+        r *= 2
+    return r
+
+
+def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, block_r=None, tile=None,
+                  tiles_per_chunk=None) -> LaunchConfig:  # fmt: skip
+    """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
+    chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter."""
+    p = d // h
+    if interpreting() or device.type != "cuda":
+        block_r = block_r or _largest_pow2_divisor(p, 4)
+        tile = tile or 8
+        tiles_per_chunk = tiles_per_chunk or 2
+        num_warps = 1
+    else:
+        block_r = block_r or _largest_pow2_divisor(p, 8)
+        tile = tile or 256
+        num_warps = 4
+        if tiles_per_chunk is None:
+            n_tiles = -(-L // tile)
+            programs = b * (d // block_r)
+            target = 4 * torch.cuda.get_device_properties(device).multi_processor_count
+            n_chunks = max(1, min(n_tiles, -(-target // programs)))
+            tiles_per_chunk = -(-n_tiles // n_chunks)
+    n_tiles = -(-L // tile)
+    tiles_per_chunk = min(tiles_per_chunk, n_tiles)
+    return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, -(-n_tiles // tiles_per_chunk), num_warps)
+
+
+@dataclass
+class Prepared:
+    """Kernel-ready arguments: contiguous, complex as ``view_as_real`` float32 pairs, B and C as (b, h, n, L)."""
+
+    u: torch.Tensor
+    dt: torch.Tensor
+    A: torch.Tensor
+    B: torch.Tensor | None
+    C: torch.Tensor | None
+    B_bias: torch.Tensor | None
+    C_bias: torch.Tensor | None
+    D: torch.Tensor | None
+    z: torch.Tensor | None
+    dt_bias: torch.Tensor | None
+    b: int
+    L: int
+    d: int
+    n: int
+    h: int
+    flags: dict
+
+
+def _pairs(x: torch.Tensor | None, complex_: bool) -> torch.Tensor | None:
+    """Small per-channel tensor as float32, complex ones as (…, 2) pairs."""
+    if x is None:
+        return None
+    return torch.view_as_real(x.to(torch.complex64)).contiguous() if complex_ else x.float().contiguous()
+
+
+def _time_major(x: torch.Tensor | None) -> torch.Tensor | None:
+    """(b, L, h, n) -> (b, h, n, L[, 2]) so that one state's row over time is contiguous."""
+    if x is None:
+        return None
+    if x.is_complex():
+        return torch.view_as_real(x.to(torch.complex64)).permute(0, 2, 3, 1, 4).contiguous()
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh) -> Prepared:
+    b, L, d = u.shape
+    n = A.shape[1]
+    is_complex = A.is_complex()
+    flags = dict(
+        IS_COMPLEX=is_complex,
+        B_COMPLEX=B is not None and B.is_complex(),
+        C_COMPLEX=C is not None and C.is_complex(),
+        BB_COMPLEX=B_bias is not None and B_bias.is_complex(),
+        CB_COMPLEX=C_bias is not None and C_bias.is_complex(),
+        HAS_B=B is not None,
+        HAS_C=C is not None,
+        HAS_BB=B_bias is not None,
+        HAS_CB=C_bias is not None,
+        HAS_D=D is not None,
+        HAS_Z=z is not None,
+        HAS_DTB=dt_bias is not None,
+        DT_SOFTPLUS=dt_softplus,
+        DT_INVARIANT=dt.dim() == 1,
+        ZOH=zoh,
+    )
+    return Prepared(
+        u=u.contiguous(),
+        dt=dt.contiguous(),
+        A=_pairs(A, is_complex),
+        B=_time_major(B),
+        C=_time_major(C),
+        B_bias=_pairs(B_bias, B_bias is not None and B_bias.is_complex()),
+        C_bias=_pairs(C_bias, C_bias is not None and C_bias.is_complex()),
+        D=_pairs(D, False),
+        z=None if z is None else z.contiguous(),
+        dt_bias=_pairs(dt_bias, False),
+        b=b,
+        L=L,
+        d=d,
+        n=n,
+        h=h,
+        flags=flags,
+    )
+
+
+def _state_pairs(state: torch.Tensor, complex_: bool) -> torch.Tensor:
+    return torch.view_as_real(state.to(torch.complex64)) if complex_ else state.float()
+
+
+def _as_state(pairs: torch.Tensor, complex_: bool) -> torch.Tensor:
+    return torch.view_as_complex(pairs) if complex_ else pairs
+
+
+@dataclass
+class Grads:
+    """Output buffers of the backward kernels (see ``triton_bwd.launch_backward``)."""
+
+    du: torch.Tensor
+    ddt: torch.Tensor
+    dz: torch.Tensor
+    dB: torch.Tensor
+    dC: torch.Tensor
+    dA_part: torch.Tensor
+    dBb_part: torch.Tensor
+    dCb_part: torch.Tensor
+    dD_part: torch.Tensor
+    ddt_part: torch.Tensor
+    dh0: torch.Tensor
+
+
+class _TritonScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
+        from kernels.scan.triton_fwd import launch_forward
+
+        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh)
+        is_complex = x.flags["IS_COMPLEX"]
+        pair = (2,) if is_complex else ()
+        dev = u.device
+        b, d, n = x.b, x.d, x.n
+        y = torch.empty_like(x.u)
+        ckpt = torch.empty(b, cfg.n_tiles, d, n, *pair, device=dev, dtype=torch.float32)
+        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, device=dev, dtype=torch.float32)
+        chunk[:, 0] = 0 if initial_state is None else _state_pairs(initial_state, is_complex)
+        last = torch.empty(b, d, n, *pair, device=dev, dtype=torch.float32)
+        sumdt = torch.empty(b, cfg.n_chunks, d, device=dev, dtype=torch.float32)
+        launch_forward(x, cfg, y, ckpt, chunk, last, sumdt)
+        ctx.save_for_backward(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, ckpt, sumdt)
+        ctx.settings = (h, dt_softplus, zoh, cfg)
+        state_dtype = A.dtype if is_complex else torch.float32
+        last_state = _as_state(last, is_complex).to(state_dtype)
+        return y, last_state
+
+    @staticmethod
+    def backward(ctx, dy, dlast):
+        from kernels.scan.triton_bwd import launch_backward
+
+        u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, ckpt, sumdt = ctx.saved_tensors
+        h, dt_softplus, zoh, cfg = ctx.settings
+        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh)
+        is_complex = x.flags["IS_COMPLEX"]
+        pair = (2,) if is_complex else ()
+        dev = u.device
+        b, L, d, n = x.b, x.L, x.d, x.n
+        f32 = dict(device=dev, dtype=torch.float32)
+        dy = torch.zeros_like(x.u) if dy is None else dy.contiguous()
+        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
+        chunk[:, -1] = 0 if dlast is None else _state_pairs(dlast, is_complex)
+
+        def sel_buffer(t):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
+            if t is None:
+                return None
+            return torch.zeros(b, h, n, L, *((2,) if t.is_complex() else ()), **f32)
+
+        g = Grads(
+            du=torch.empty_like(x.u),
+            ddt=torch.empty_like(x.dt) if x.dt.dim() == 3 else None,
+            dz=None if z is None else torch.empty_like(x.z),
+            dB=sel_buffer(B),
+            dC=sel_buffer(C),
+            dA_part=torch.empty(b, cfg.n_tiles, d, n, *pair, **f32),
+            dBb_part=None if B_bias is None else torch.empty(b, cfg.n_tiles, d, n, *pair, **f32),
+            dCb_part=None if C_bias is None else torch.empty(b, cfg.n_tiles, d, n, *pair, **f32),
+            dD_part=None if D is None else torch.empty(b, cfg.n_tiles, d, **f32),
+            ddt_part=torch.empty(b, cfg.n_tiles, d, **f32),
+            dh0=torch.empty(b, d, n, *pair, **f32),
+        )
+        launch_backward(x, cfg, dy, ckpt, chunk, sumdt, g)
+
+        def per_channel(part, like):  # sum per-tile partials over (b, tiles); complex pairs back to complex
+            if part is None:
+                return None
+            total = part.sum((0, 1))
+            if total.dim() > like.dim() and not like.is_complex():  # real bias next to a complex A: Re part
+                total = total[..., 0]
+            if like.is_complex():
+                return torch.view_as_complex(total.contiguous()).to(like.dtype)
+            return total.to(like.dtype)
+
+        def selective(buf, like):  # (b, h, n, L[, 2]) -> (b, L, h, n)
+            if buf is None:
+                return None
+            if like.is_complex():
+                return torch.view_as_complex(buf.permute(0, 3, 1, 2, 4).contiguous()).to(like.dtype)
+            return buf.permute(0, 3, 1, 2).to(like.dtype)
+
+        ddt_channel = g.ddt_part.sum((0, 1))
+        grad_dt = g.ddt if g.ddt is not None else ddt_channel.to(dt.dtype)
+        grad_h0 = None if initial_state is None else _as_state(g.dh0, is_complex).to(initial_state.dtype)
+        return (
+            g.du,
+            grad_dt,
+            per_channel(g.dA_part, A),
+            selective(g.dB, B),
+            selective(g.dC, C),
+            per_channel(g.dBb_part, B_bias),
+            per_channel(g.dCb_part, C_bias),
+            per_channel(g.dD_part, D),
+            g.dz,
+            None if dt_bias is None else ddt_channel.to(dt_bias.dtype),
+            grad_h0,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def scan_with_config(args: ScanArgs, cfg: LaunchConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the Triton scan with an explicit tiling (tests use this to reach every code path)."""
+    y, last = _TritonScan.apply(
+        args.u, args.dt, args.A, args.B, args.C, args.B_bias, args.C_bias, args.D, args.z, args.dt_bias,
+        args.initial_state, args.n_blocks, args.dt_softplus, args.discretization == "zoh", cfg,
+    )  # fmt: skip
+    return y, last
+
+
+def scan_triton(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``triton`` backend of :func:`kernels.selective_scan`: ``(y (b, L, d), last_state (b, d, n))``."""
+    b, L, d, n, h = args.sizes
+    if args.u.device.type != "cuda" and not interpreting():
+        raise RuntimeError(
+            "selective_scan: backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run Triton's CPU "
+            f"interpreter); got tensors on {args.u.device}. Use backend='torch' or 'auto' on the CPU."
+        )
+    return scan_with_config(args, launch_config(b, L, d, n, h, args.u.device))

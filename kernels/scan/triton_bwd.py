@@ -1,0 +1,311 @@
+"""Triton backward kernels of the selective scan: recompute from checkpoints, adjoint scan backwards in time.
+
+Same decomposition as the forward (``kernels/scan/triton_fwd.py``): a program owns ``BLOCK_R`` channels of one
+batch row and one chunk; it walks the chunk's tiles from last to first, and per tile and state it re-runs the
+forward scan from the checkpointed tile start state, then runs the adjoint recurrence
+``g_t = e_t + conj(Ā_{t+1}) g_{t+1}`` (``e_t`` = ∂loss/∂h_t through y_t) as a reversed ``tl.associative_scan``,
+and forms every gradient from ``g`` and ``h`` (formulas in ``kernels/scan/README.md``). The adjoint entering a
+chunk from the right comes from a pass 1 (``LOCAL``: each chunk's adjoint carry from zero) and a reverse
+combination over chunks, as in the forward. Per-(d, n) gradients are written as per-tile partial sums (summed on
+the host, deterministic); dB and dC, shared by the channels of a block, are summed over the program's channels
+and added atomically into float32 (b, h, n, L) buffers.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from kernels.scan.triton_fwd import (
+    _combine_complex,
+    _combine_real,
+    _input_coefficient,
+    _mix,
+    _step_size,
+    _transition,
+    launch_combine,
+)
+
+
+@triton.jit
+def _bwd_kernel(
+    p_u,
+    p_dt,
+    p_A,
+    p_B,
+    p_C,
+    p_Bb,
+    p_Cb,
+    p_D,
+    p_z,
+    p_dtb,
+    p_dout,
+    p_ckpt,
+    p_chunk,
+    p_du,
+    p_ddt,
+    p_dz,
+    p_dB,
+    p_dC,
+    p_dA_part,
+    p_dBb_part,
+    p_dCb_part,
+    p_dD_part,
+    p_ddt_part,
+    p_dh0,
+    L,
+    D,
+    N,
+    H,
+    P,
+    NT,
+    NC,
+    K,
+    BLOCK_R: tl.constexpr,
+    T: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    IS_COMPLEX: tl.constexpr,
+    B_COMPLEX: tl.constexpr,
+    C_COMPLEX: tl.constexpr,
+    BB_COMPLEX: tl.constexpr,
+    CB_COMPLEX: tl.constexpr,
+    HAS_B: tl.constexpr,
+    HAS_C: tl.constexpr,
+    HAS_BB: tl.constexpr,
+    HAS_CB: tl.constexpr,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_DTB: tl.constexpr,
+    DT_SOFTPLUS: tl.constexpr,
+    DT_INVARIANT: tl.constexpr,
+    ZOH: tl.constexpr,
+    LOCAL: tl.constexpr,
+):
+    """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c, tiles in reverse.
+
+    Shapes as in ``_fwd_kernel``; dout, du, ddt, dz (b, L, d); dB, dC (b, h, n, L[, 2]) float32, accumulated;
+    dA/dB_bias/dC_bias partials (b, NT, d, n[, 2]); dD/ddt partials (b, NT, d); dh0 (b, d, n[, 2]).
+    chunk slot i_c holds the adjoint entering chunk i_c from the right (pass 2), or receives chunk i_c's own
+    carry from zero in slot i_c − 1 (pass 1, ``LOCAL``).
+    """
+    i_r = tl.program_id(0).to(tl.int64)
+    i_b = tl.program_id(1).to(tl.int64)
+    i_c = tl.program_id(2).to(tl.int64)
+    S2: tl.constexpr = 2 if IS_COMPLEX else 1
+    SB: tl.constexpr = 2 if B_COMPLEX else 1
+    SC: tl.constexpr = 2 if C_COMPLEX else 1
+    o_r = i_r * BLOCK_R + tl.arange(0, BLOCK_R)
+    o_t = tl.arange(0, T)
+    o_n = tl.arange(0, BLOCK_N)
+    m_r = o_r < D
+    m_n = (o_n < N)[None, :] & m_r[:, None]
+    i_g = (i_r * BLOCK_R) // P
+    o_state = (o_r[:, None] * N + o_n[None, :]) * S2
+
+    if LOCAL:
+        carry_re = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+        carry_im = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+    else:
+        p_in = p_chunk + (i_b * NC + i_c) * D * N * S2 + o_state
+        carry_re = tl.load(p_in, mask=m_n, other=0.0)
+        if IS_COMPLEX:
+            carry_im = tl.load(p_in + 1, mask=m_n, other=0.0)
+        else:
+            carry_im = carry_re
+    if HAS_D:
+        b_D = tl.load(p_D + o_r).to(tl.float32)
+
+    n_tiles = tl.minimum(K, NT - i_c * K)
+    for i_s in range(n_tiles):
+        i_tile = i_c * K + n_tiles - 1 - i_s
+        o_tt = i_tile * T + o_t
+        m_t = o_tt < L
+        m_x = m_t[None, :] & m_r[:, None]
+        o_x = (i_b * L + o_tt[None, :]) * D + o_r[:, None]
+        delta, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
+        m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
+        delta_next, _ = _step_size(p_dt, p_dtb, o_x + D, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        b_dout = tl.load(p_dout + o_x, mask=m_x, other=0.0).to(tl.float32)
+        if HAS_Z:
+            b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
+            b_dy = b_dout * b_z * tl.sigmoid(b_z)
+        else:
+            b_dy = b_dout
+        if not LOCAL:
+            b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
+            y_acc = tl.zeros([BLOCK_R, T], tl.float32)
+            du_acc = tl.zeros([BLOCK_R, T], tl.float32)
+            ddelta = tl.zeros([BLOCK_R, T], tl.float32)
+            o_part = (i_b * NT + i_tile) * D * N * S2
+        o_sel = (i_b * H + i_g) * N * L + o_tt
+        for k in range(N):
+            sel = o_n[None, :] == k
+            o_kn = o_r * N + k
+            ar = tl.load(p_A + o_kn * S2)
+            if IS_COMPLEX:
+                ai = tl.load(p_A + o_kn * S2 + 1)
+            else:
+                ai = ar
+            a_re, a_im = _transition(delta, ar, ai, IS_COMPLEX)
+            an_re, an_im = _transition(delta_next, ar, ai, IS_COMPLEX)
+            cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
+                                IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+            first = o_t[None, :] == 0
+            g0_re = tl.sum(tl.where(sel, carry_re, 0.0), 1)[:, None]
+            if IS_COMPLEX:
+                g0_im = tl.sum(tl.where(sel, carry_im, 0.0), 1)[:, None]
+                xc_re, xc_im, g_re, g_im = tl.associative_scan(
+                    (an_re, -an_im, 2.0 * b_dy * cc_re, -2.0 * b_dy * cc_im), 1, _combine_complex, reverse=True
+                )
+                g_re += xc_re * g0_re - xc_im * g0_im
+                g_im += xc_re * g0_im + xc_im * g0_re
+                out_re = tl.sum(tl.where(first, a_re * g_re + a_im * g_im, 0.0), 1)
+                out_im = tl.sum(tl.where(first, a_re * g_im - a_im * g_re, 0.0), 1)
+                carry_im = tl.where(sel, out_im[:, None], carry_im)
+            else:
+                xc_re, g_re = tl.associative_scan((an_re, b_dy * cc_re), 1, _combine_real, reverse=True)
+                g_re += xc_re * g0_re
+                out_re = tl.sum(tl.where(first, a_re * g_re, 0.0), 1)
+            carry_re = tl.where(sel, out_re[:, None], carry_re)
+
+            if not LOCAL:
+                p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
+                h0_re = tl.load(p_h0)[:, None]
+                b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
+                                  IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                cb_re, cb_im, q_re, q_im = _input_coefficient(delta, a_re, a_im, ar, ai, b_re, b_im, IS_COMPLEX, ZOH)
+                if IS_COMPLEX:
+                    h0_im = tl.load(p_h0 + 1)[:, None]
+                    be_re = cb_re * b_u
+                    be_im = cb_im * b_u
+                    acc_re, acc_im, h_re, h_im = tl.associative_scan((a_re, a_im, be_re, be_im), 1, _combine_complex)
+                    h_re += acc_re * h0_re - acc_im * h0_im
+                    h_im += acc_re * h0_im + acc_im * h0_re
+                    y_acc += cc_re * h_re - cc_im * h_im
+                    gc_re = 2.0 * b_dy * h_re
+                    gc_im = -2.0 * b_dy * h_im
+                    du_acc += g_re * cb_re + g_im * cb_im
+                    gb_re = g_re * b_u
+                    gb_im = g_im * b_u
+                    # W = G_Ā·conj(Ā) = g·conj(h − B̄u) (+ G_B̄·conj(Ā B̃ / A) for zoh)
+                    hm_re = h_re - be_re
+                    hm_im = h_im - be_im
+                    w_re = g_re * hm_re + g_im * hm_im
+                    w_im = g_im * hm_re - g_re * hm_im
+                    if ZOH:
+                        inv = 1.0 / (ar * ar + ai * ai)
+                        ia_re = (ar * inv)[:, None]
+                        ia_im = (-ai * inv)[:, None]
+                        ab_re = a_re * b_re - a_im * b_im
+                        ab_im = a_re * b_im + a_im * b_re
+                        v_re = ab_re * ia_re - ab_im * ia_im
+                        v_im = ab_re * ia_im + ab_im * ia_re
+                        w_re += gb_re * v_re + gb_im * v_im
+                        w_im += gb_im * v_re - gb_re * v_im
+                        s_re = cb_re * ia_re - cb_im * ia_im
+                        s_im = cb_re * ia_im + cb_im * ia_re
+                        gA_re = delta * w_re - (gb_re * s_re + gb_im * s_im)
+                        gA_im = delta * w_im - (gb_im * s_re - gb_re * s_im)
+                        gB_re = gb_re * q_re + gb_im * q_im
+                        gB_im = gb_im * q_re - gb_re * q_im
+                    else:
+                        gA_re = delta * w_re
+                        gA_im = delta * w_im
+                        gB_re = gb_re * delta
+                        gB_im = gb_im * delta
+                        ddelta += gb_re * b_re + gb_im * b_im
+                    ddelta += ar[:, None] * w_re + ai[:, None] * w_im
+                    tl.store(p_dA_part + o_part + o_kn * S2 + 1, tl.sum(gA_im, 1))
+                    if HAS_BB:
+                        tl.store(p_dBb_part + o_part + o_kn * S2 + 1, tl.sum(gB_im, 1))
+                    if HAS_CB:
+                        tl.store(p_dCb_part + o_part + o_kn * S2 + 1, tl.sum(gc_im, 1))
+                    if B_COMPLEX:
+                        p_dBk = p_dB + ((i_b * H + i_g) * N + k) * L * SB + o_tt * SB
+                        tl.atomic_add(p_dBk + 1, tl.sum(gB_im, 0), mask=m_t, sem="relaxed")
+                    if C_COMPLEX:
+                        p_dCk = p_dC + ((i_b * H + i_g) * N + k) * L * SC + o_tt * SC
+                        tl.atomic_add(p_dCk + 1, tl.sum(gc_im, 0), mask=m_t, sem="relaxed")
+                else:
+                    be_re = cb_re * b_u
+                    acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
+                    h_re += acc_re * h0_re
+                    y_acc += cc_re * h_re
+                    gc_re = b_dy * h_re
+                    du_acc += g_re * cb_re
+                    gb_re = g_re * b_u
+                    w_re = g_re * (h_re - be_re)
+                    if ZOH:
+                        inv = (1.0 / ar)[:, None]
+                        w_re += gb_re * a_re * b_re * inv
+                        gA_re = delta * w_re - gb_re * cb_re * inv
+                        gB_re = gb_re * q_re
+                    else:
+                        gA_re = delta * w_re
+                        gB_re = gb_re * delta
+                        ddelta += gb_re * b_re
+                    ddelta += ar[:, None] * w_re
+                tl.store(p_dA_part + o_part + o_kn * S2, tl.sum(gA_re, 1))
+                if HAS_BB:
+                    tl.store(p_dBb_part + o_part + o_kn * S2, tl.sum(gB_re, 1))
+                if HAS_CB:
+                    tl.store(p_dCb_part + o_part + o_kn * S2, tl.sum(gc_re, 1))
+                if HAS_B:
+                    p_dBk = p_dB + ((i_b * H + i_g) * N + k) * L * SB + o_tt * SB
+                    tl.atomic_add(p_dBk, tl.sum(gB_re, 0), mask=m_t, sem="relaxed")
+                if HAS_C:
+                    p_dCk = p_dC + ((i_b * H + i_g) * N + k) * L * SC + o_tt * SC
+                    tl.atomic_add(p_dCk, tl.sum(gc_re, 0), mask=m_t, sem="relaxed")
+
+        if not LOCAL:
+            if IS_COMPLEX:
+                y_acc = 2.0 * y_acc
+            o_row = (i_b * NT + i_tile) * D + o_r
+            if HAS_D:
+                y_acc += b_D[:, None] * b_u
+                du_acc += b_D[:, None] * b_dy
+                tl.store(p_dD_part + o_row, tl.sum(b_dy * b_u, 1), mask=m_r)
+            if HAS_Z:
+                s = tl.sigmoid(b_z)
+                dz = b_dout * y_acc * s * (1.0 + b_z * (1.0 - s))
+                tl.store(p_dz + o_x, dz.to(p_dz.dtype.element_ty), mask=m_x)
+            tl.store(p_du + o_x, du_acc.to(p_du.dtype.element_ty), mask=m_x)
+            if DT_SOFTPLUS:
+                ddelta = tl.where(b_x > 20.0, ddelta, ddelta * tl.sigmoid(b_x))
+            ddelta = tl.where(m_x, ddelta, 0.0)
+            if not DT_INVARIANT:
+                tl.store(p_ddt + o_x, ddelta.to(p_ddt.dtype.element_ty), mask=m_x)
+            tl.store(p_ddt_part + o_row, tl.sum(ddelta, 1), mask=m_r)
+
+    if LOCAL:
+        m_out = m_n & (o_n[None, :] * 0 + i_c >= 1)
+        p_out = p_chunk + (i_b * NC + i_c - 1) * D * N * S2 + o_state
+    else:
+        m_out = m_n & (o_n[None, :] * 0 + i_c == 0)
+        p_out = p_dh0 + i_b * D * N * S2 + o_state
+    tl.store(p_out, carry_re, mask=m_out)
+    if IS_COMPLEX:
+        tl.store(p_out + 1, carry_im, mask=m_out)
+
+
+def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
+    """Pass 1 and the reverse chunk combination (when the sequence is split), then pass 2.
+
+    ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry; ``grads`` is the record of
+    output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part, ddt_part, dh0``).
+    """
+    grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
+    common = dict(
+        L=x.L, D=x.d, N=x.n, H=x.h, P=x.d // x.h, NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
+        BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
+    )  # fmt: skip
+    g = grads
+    tensors = (
+        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk,
+        g.du, g.ddt, g.dz, g.dB, g.dC, g.dA_part, g.dBb_part, g.dCb_part, g.dD_part, g.ddt_part, g.dh0,
+    )  # fmt: skip
+    if cfg.n_chunks > 1:
+        _bwd_kernel[grid](*tensors, LOCAL=True, **common)
+        launch_combine(x, cfg, chunk, sumdt, reverse=True)
+    _bwd_kernel[grid](*tensors, LOCAL=False, **common)

@@ -1,0 +1,379 @@
+"""Triton forward kernels of the selective scan, and the pieces the backward kernels share.
+
+Decomposition (mamba_ssm's, rebuilt in Triton): a program owns ``BLOCK_R`` channels of one batch row and one
+chunk of the sequence; the chunk is walked in tiles of ``T`` steps; inside a tile the states are the outer loop
+and each state's recurrence is one ``tl.associative_scan`` over an ``[BLOCK_R, T]`` tile along time, so the
+``BLOCK_R`` channels share every load of B and C. The state entering each tile is kept in registers as
+``[BLOCK_R, BLOCK_N]`` and written out as a checkpoint (every ``T`` steps) for the backward pass.
+
+Long sequences with few channels are split into chunks run in parallel: pass 1 (``LOCAL``) computes each chunk's
+end state from a zero start, a short sequential pass over chunks (``_combine_kernel``) turns those into the true
+chunk start states, and pass 2 runs every chunk again from its true start, writing ``y``. The derivation is in
+``kernels/scan/README.md``. Complex tensors travel as ``torch.view_as_real`` (…, 2) float32 pairs.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _softplus(x):
+    """softplus(x) = log(1 + e^x), identity above 20 (as torch); log1p done by hand (no libdevice)."""
+    e = tl.exp(-tl.abs(x))
+    w = 1.0 + e
+    log1p = tl.where(w == 1.0, e, tl.log(w) * e / (w - 1.0))
+    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + log1p)
+
+
+@triton.jit
+def _expm1(x):
+    """e^x − 1 without cancellation for small |x| (series below 1e-2, else exp − 1)."""
+    small = x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))))
+    return tl.where(tl.abs(x) < 1e-2, small, tl.exp(x) - 1.0)
+
+
+@triton.jit
+def _combine_real(a1, b1, a2, b2):
+    """Compose h -> a1 h + b1 then h -> a2 h + b2."""
+    return a1 * a2, b1 * a2 + b2
+
+
+@triton.jit
+def _combine_complex(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
+    """Complex version of ``_combine_real``: (a, b) = (a2 a1, a2 b1 + b2)."""
+    return (
+        ar2 * ar1 - ai2 * ai1,
+        ar2 * ai1 + ai2 * ar1,
+        ar2 * br1 - ai2 * bi1 + br2,
+        ar2 * bi1 + ai2 * br1 + bi2,
+    )
+
+
+@triton.jit
+def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.constexpr, DT_INVARIANT: tl.constexpr):
+    """Δ on an [R, T] tile (0 where ``m`` is false), and the pre-softplus value x = dt + dt_bias."""
+    if DT_INVARIANT:
+        x = tl.load(p_dt + o_r).to(tl.float32)[:, None] + tl.zeros(o_x.shape, tl.float32)
+    else:
+        x = tl.load(p_dt + o_x, mask=m, other=0.0).to(tl.float32)
+    if HAS_DTB:
+        x += tl.load(p_dtb + o_r).to(tl.float32)[:, None]
+    if DT_SOFTPLUS:
+        delta = _softplus(x)
+    else:
+        delta = x
+    return tl.where(m, delta, 0.0), x
+
+
+@triton.jit
+def _transition(delta, ar, ai, IS_COMPLEX: tl.constexpr):
+    """Ā = exp(Δ·A) on a tile; A given per channel ([R] real and imaginary parts)."""
+    mag = tl.exp(delta * ar[:, None])
+    if IS_COMPLEX:
+        ang = delta * ai[:, None]
+        return mag * tl.cos(ang), mag * tl.sin(ang)
+    else:
+        return mag, mag
+
+
+@triton.jit
+def _mix(
+    p_sel,
+    o_sel,
+    p_bias,
+    o_bias,
+    m_t,
+    HAS_SEL: tl.constexpr,
+    HAS_BIAS: tl.constexpr,
+    SEL_COMPLEX: tl.constexpr,
+    BIAS_COMPLEX: tl.constexpr,
+    IS_COMPLEX: tl.constexpr,
+    BLOCK_R: tl.constexpr,
+    T: tl.constexpr,
+):
+    """B̃ (or C̃) = selective part [T] (time-contiguous, shared by the channels) + bias [R]: an [R, T] tile."""
+    re = tl.zeros([BLOCK_R, T], tl.float32)
+    im = tl.zeros([BLOCK_R, T], tl.float32)
+    if HAS_SEL:
+        if SEL_COMPLEX:
+            re += tl.load(p_sel + 2 * o_sel, mask=m_t, other=0.0).to(tl.float32)[None, :]
+            im += tl.load(p_sel + 2 * o_sel + 1, mask=m_t, other=0.0).to(tl.float32)[None, :]
+        else:
+            re += tl.load(p_sel + o_sel, mask=m_t, other=0.0).to(tl.float32)[None, :]
+    if HAS_BIAS:
+        if BIAS_COMPLEX:
+            re += tl.load(p_bias + 2 * o_bias).to(tl.float32)[:, None]
+            im += tl.load(p_bias + 2 * o_bias + 1).to(tl.float32)[:, None]
+        else:
+            re += tl.load(p_bias + o_bias).to(tl.float32)[:, None]
+    return re, im
+
+
+@triton.jit
+def _input_coefficient(delta, a_re, a_im, ar, ai, b_re, b_im, IS_COMPLEX: tl.constexpr, ZOH: tl.constexpr):
+    """B̄ / u: Δ·B̃ (Euler) or (Ā − 1)/A · B̃ (zero-order hold); also returns q = B̄ / B̃."""
+    if ZOH:
+        if IS_COMPLEX:
+            # e^{Δa}(cos + i sin) − 1 = expm1(Δ ar)·cos + (cos − 1) + i e^{Δ ar} sin, with cos − 1 = −2 sin²(θ/2)
+            ang = delta * ai[:, None]
+            s = tl.sin(0.5 * ang)
+            em_re = _expm1(delta * ar[:, None]) * tl.cos(ang) - 2.0 * s * s
+            em_im = a_im
+            inv = 1.0 / (ar * ar + ai * ai)
+            q_re = (em_re * ar[:, None] + em_im * ai[:, None]) * inv[:, None]
+            q_im = (em_im * ar[:, None] - em_re * ai[:, None]) * inv[:, None]
+        else:
+            q_re = _expm1(delta * ar[:, None]) / ar[:, None]
+            q_im = q_re
+    else:
+        q_re = delta
+        q_im = delta  # unused: Euler's q is real
+    if IS_COMPLEX:
+        if ZOH:
+            return q_re * b_re - q_im * b_im, q_re * b_im + q_im * b_re, q_re, q_im
+        else:
+            return delta * b_re, delta * b_im, q_re, q_im
+    else:
+        return q_re * b_re, q_re, q_re, q_im
+
+
+@triton.jit
+def _fwd_kernel(
+    p_u,
+    p_dt,
+    p_A,
+    p_B,
+    p_C,
+    p_Bb,
+    p_Cb,
+    p_D,
+    p_z,
+    p_dtb,
+    p_y,
+    p_ckpt,
+    p_chunk,
+    p_last,
+    p_sumdt,
+    L,
+    D,
+    N,
+    H,
+    P,
+    NT,
+    NC,
+    K,
+    BLOCK_R: tl.constexpr,
+    T: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    IS_COMPLEX: tl.constexpr,
+    B_COMPLEX: tl.constexpr,
+    C_COMPLEX: tl.constexpr,
+    BB_COMPLEX: tl.constexpr,
+    CB_COMPLEX: tl.constexpr,
+    HAS_B: tl.constexpr,
+    HAS_C: tl.constexpr,
+    HAS_BB: tl.constexpr,
+    HAS_CB: tl.constexpr,
+    HAS_D: tl.constexpr,
+    HAS_Z: tl.constexpr,
+    HAS_DTB: tl.constexpr,
+    DT_SOFTPLUS: tl.constexpr,
+    DT_INVARIANT: tl.constexpr,
+    ZOH: tl.constexpr,
+    LOCAL: tl.constexpr,
+):
+    """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c (tiles i_c·K … of T steps).
+
+    Shapes: u, dt, z, y (b, L, d); B, C (b, h, n, L) time-contiguous; A, B_bias, C_bias (d, n); ckpt
+    (b, NT, d, n); chunk (b, NC, d, n): slot i holds chunk i's start state (pass 2), or receives chunk i−1's
+    end state from zero (pass 1, ``LOCAL``); last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1).
+    """
+    i_r = tl.program_id(0).to(tl.int64)
+    i_b = tl.program_id(1).to(tl.int64)
+    i_c = tl.program_id(2).to(tl.int64)
+    S2: tl.constexpr = 2 if IS_COMPLEX else 1
+    o_r = i_r * BLOCK_R + tl.arange(0, BLOCK_R)
+    o_t = tl.arange(0, T)
+    o_n = tl.arange(0, BLOCK_N)
+    m_n = (o_n < N)[None, :] & (o_r < D)[:, None]
+    i_g = (i_r * BLOCK_R) // P
+    o_state = (o_r[:, None] * N + o_n[None, :]) * S2  # [R, BLOCK_N] within a (d, n) state
+
+    if LOCAL:
+        carry_re = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+        carry_im = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+    else:
+        p_start = p_chunk + (i_b * NC + i_c) * D * N * S2 + o_state
+        carry_re = tl.load(p_start, mask=m_n, other=0.0)
+        if IS_COMPLEX:
+            carry_im = tl.load(p_start + 1, mask=m_n, other=0.0)
+        else:
+            carry_im = carry_re
+    if HAS_D:
+        b_D = tl.load(p_D + o_r).to(tl.float32)
+    sumdt = tl.zeros([BLOCK_R], tl.float32)
+
+    n_tiles = tl.minimum(K, NT - i_c * K)
+    for i_s in range(n_tiles):
+        i_tile = i_c * K + i_s
+        o_tt = i_tile * T + o_t
+        m_t = o_tt < L
+        m_x = m_t[None, :] & (o_r < D)[:, None]
+        o_x = (i_b * L + o_tt[None, :]) * D + o_r[:, None]  # [R, T] in (b, L, d)
+        b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        sumdt += tl.sum(delta, 1)
+        if not LOCAL:
+            p_ck = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_state
+            tl.store(p_ck, carry_re, mask=m_n)
+            if IS_COMPLEX:
+                tl.store(p_ck + 1, carry_im, mask=m_n)
+        y_acc = tl.zeros([BLOCK_R, T], tl.float32)
+        o_sel = (i_b * H + i_g) * N * L + o_tt  # [T] in (b, h, n, L), state 0
+        for k in range(N):
+            sel = o_n[None, :] == k
+            h0_re = tl.sum(tl.where(sel, carry_re, 0.0), 1)
+            o_kn = o_r * N + k
+            ar = tl.load(p_A + o_kn * S2)
+            if IS_COMPLEX:
+                ai = tl.load(p_A + o_kn * S2 + 1)
+            else:
+                ai = ar
+            a_re, a_im = _transition(delta, ar, ai, IS_COMPLEX)
+            b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX, IS_COMPLEX,
+                              BLOCK_R, T)  # fmt: skip
+            c_re, c_im, _, _ = _input_coefficient(delta, a_re, a_im, ar, ai, b_re, b_im, IS_COMPLEX, ZOH)
+            if IS_COMPLEX:
+                h0_im = tl.sum(tl.where(sel, carry_im, 0.0), 1)
+                acc_re, acc_im, h_re, h_im = tl.associative_scan(
+                    (a_re, a_im, c_re * b_u, c_im * b_u), 1, _combine_complex
+                )
+                h_re += acc_re * h0_re[:, None] - acc_im * h0_im[:, None]
+                h_im += acc_re * h0_im[:, None] + acc_im * h0_re[:, None]
+                end_im = tl.sum(tl.where(o_t[None, :] == T - 1, h_im, 0.0), 1)
+                carry_im = tl.where(sel, end_im[:, None], carry_im)
+            else:
+                acc_re, h_re = tl.associative_scan((a_re, c_re * b_u), 1, _combine_real)
+                h_re += acc_re * h0_re[:, None]
+            end_re = tl.sum(tl.where(o_t[None, :] == T - 1, h_re, 0.0), 1)
+            carry_re = tl.where(sel, end_re[:, None], carry_re)
+            if not LOCAL:
+                cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
+                                    IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                if IS_COMPLEX:
+                    y_acc += cc_re * h_re - cc_im * h_im
+                else:
+                    y_acc += cc_re * h_re
+        if not LOCAL:
+            if IS_COMPLEX:
+                y_acc = 2.0 * y_acc
+            if HAS_D:
+                y_acc += b_D[:, None] * b_u
+            if HAS_Z:
+                b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
+                y_acc = y_acc * b_z * tl.sigmoid(b_z)
+            tl.store(p_y + o_x, y_acc.to(p_y.dtype.element_ty), mask=m_x)
+
+    if LOCAL:
+        # chunk i_c's end state from zero goes to slot i_c + 1 (the last chunk's is not needed)
+        m_out = m_n & (o_n[None, :] * 0 + i_c + 1 < NC)
+        p_out = p_chunk + (i_b * NC + i_c + 1) * D * N * S2 + o_state
+        tl.store(p_out, carry_re, mask=m_out)
+        if IS_COMPLEX:
+            tl.store(p_out + 1, carry_im, mask=m_out)
+        tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=o_r < D)
+    else:
+        m_out = m_n & (o_n[None, :] * 0 + i_c == NC - 1)
+        p_out = p_last + i_b * D * N * S2 + o_state
+        tl.store(p_out, carry_re, mask=m_out)
+        if IS_COMPLEX:
+            tl.store(p_out + 1, carry_im, mask=m_out)
+
+
+@triton.jit
+def _combine_kernel(
+    p_chunk,
+    p_sumdt,
+    p_A,
+    D,
+    N,
+    NC,
+    BLOCK_C: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    IS_COMPLEX: tl.constexpr,
+    REVERSE: tl.constexpr,
+):
+    """Sequential pass over chunks: slot_i += decay_j · slot_j with j = i − 1 (forward) or i + 1 (``REVERSE``).
+
+    decay_j = exp(A · Σ Δ over chunk j), conjugated in reverse (the adjoint runs backwards through conj(Ā)).
+    Forward: slot 0 holds the initial state and slot i (i ≥ 1) chunk i−1's end state from zero; afterwards slot i
+    is chunk i's start state. Reverse: slot NC−1 holds d last_state, slot i (i < NC−1) chunk i+1's adjoint carry
+    from zero; afterwards slot i is the adjoint entering chunk i from the right.
+    """
+    i_cb = tl.program_id(0).to(tl.int64)
+    i_b = tl.program_id(1).to(tl.int64)
+    i_nb = tl.program_id(2).to(tl.int64)
+    S2: tl.constexpr = 2 if IS_COMPLEX else 1
+    o_c = i_cb * BLOCK_C + tl.arange(0, BLOCK_C)
+    o_n = i_nb * BLOCK_N + tl.arange(0, BLOCK_N)
+    m = (o_c < D)[:, None] & (o_n < N)[None, :]
+    o_cn = (o_c[:, None] * N + o_n[None, :]) * S2
+    ar = tl.load(p_A + o_cn, mask=m, other=0.0)
+    if IS_COMPLEX:
+        ai = tl.load(p_A + o_cn + 1, mask=m, other=0.0)
+    first = NC - 1 if REVERSE else 0
+    p_first = p_chunk + (i_b * NC + first) * D * N * S2 + o_cn
+    h_re = tl.load(p_first, mask=m, other=0.0)
+    if IS_COMPLEX:
+        h_im = tl.load(p_first + 1, mask=m, other=0.0)
+    for step in range(1, NC):
+        if REVERSE:
+            i = NC - 1 - step
+            j = i + 1
+        else:
+            i = step
+            j = i - 1
+        s = tl.load(p_sumdt + (i_b * NC + j) * D + o_c, mask=o_c < D, other=0.0)[:, None]
+        mag = tl.exp(s * ar)
+        p_i = p_chunk + (i_b * NC + i) * D * N * S2 + o_cn
+        if IS_COMPLEX:
+            d_re = mag * tl.cos(s * ai)
+            d_im = mag * tl.sin(s * ai)
+            if REVERSE:
+                d_im = -d_im
+            new_re = d_re * h_re - d_im * h_im + tl.load(p_i, mask=m, other=0.0)
+            h_im = d_re * h_im + d_im * h_re + tl.load(p_i + 1, mask=m, other=0.0)
+            h_re = new_re
+            tl.store(p_i + 1, h_im, mask=m)
+        else:
+            h_re = mag * h_re + tl.load(p_i, mask=m, other=0.0)
+        tl.store(p_i, h_re, mask=m)
+
+
+def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
+    """Run pass 1 and the chunk combination (when the sequence is split), then pass 2.
+
+    ``x`` is the prepared-argument record of ``kernels.scan.autograd``; ``chunk`` (b, NC, d, n[, 2]) holds the
+    initial state in slot 0 on entry; ``ckpt``, ``last``, ``sumdt`` and ``y`` are written.
+    """
+    grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
+    common = dict(
+        L=x.L, D=x.d, N=x.n, H=x.h, P=x.d // x.h, NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
+        BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
+    )  # fmt: skip
+    tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
+    if cfg.n_chunks > 1:
+        _fwd_kernel[grid](*tensors, LOCAL=True, **common)
+        launch_combine(x, cfg, chunk, sumdt, reverse=False)
+    _fwd_kernel[grid](*tensors, LOCAL=False, **common)
+
+
+def launch_combine(x, cfg, chunk, sumdt, reverse):
+    block_c, block_n = 32, min(triton.next_power_of_2(x.n), 32)
+    grid = (triton.cdiv(x.d, block_c), x.b, triton.cdiv(x.n, block_n))
+    _combine_kernel[grid](
+        chunk, sumdt, x.A, x.d, x.n, cfg.n_chunks, BLOCK_C=block_c, BLOCK_N=block_n,
+        IS_COMPLEX=x.flags["IS_COMPLEX"], REVERSE=reverse,
+    )  # fmt: skip

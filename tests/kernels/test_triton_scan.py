@@ -1,0 +1,221 @@
+"""The Triton scan against the float64 reference, in Triton's CPU interpreter, over every switch of the contract.
+
+Forward output, last state and the gradient of every tensor argument (random upstream gradients) at awkward
+shapes: L not a multiple of the tile, d not a power of two, h ∈ {1, 2, d}, several chunks and a single chunk.
+Output buffers are poisoned with NaN, so an element a kernel forgets to write fails the comparison.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+# Triton reads TRITON_INTERPRET when a kernel is decorated (``triton.jit`` at import of the kernel modules), so
+# it must be set before those modules are imported; kernels.scan.autograd imports them lazily.
+os.environ["TRITON_INTERPRET"] = "1"
+triton = pytest.importorskip("triton", reason="triton is not installed: the Triton scan cannot run here")
+
+from kernels import selective_scan  # noqa: E402
+from kernels.scan import autograd  # noqa: E402
+from kernels.scan.contract import check_scan_args  # noqa: E402
+from kernels.scan.reference import scan_reference  # noqa: E402
+
+# relative error (max |out − ref| / max |ref|) allowed per input dtype
+TOLERANCE = {torch.float32: 2e-5, torch.float16: 5e-3, torch.bfloat16: 3e-2}
+
+
+@pytest.fixture(autouse=True)
+def _interpreted_kernels():
+    """Fail loudly if the kernel modules were imported (by an earlier test) before TRITON_INTERPRET was set."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    from kernels.scan import triton_bwd, triton_fwd
+
+    for kernel in (triton_fwd._fwd_kernel, triton_fwd._combine_kernel, triton_bwd._bwd_kernel):
+        assert isinstance(kernel, InterpretedFunction), "kernels were imported before TRITON_INTERPRET=1 was set"
+
+
+@pytest.fixture(autouse=True)
+def _poison_empty(monkeypatch):
+    """torch.empty / empty_like return NaN-filled tensors, so unwritten outputs show up as NaN."""
+    empty, empty_like = torch.empty, torch.empty_like
+
+    def poisoned(make):
+        def wrapper(*args, **kwargs):
+            x = make(*args, **kwargs)
+            return x.fill_(float("nan")) if x.is_floating_point() or x.is_complex() else x
+
+        return wrapper
+
+    monkeypatch.setattr(torch, "empty", poisoned(empty))
+    monkeypatch.setattr(torch, "empty_like", poisoned(empty_like))
+
+
+def make_inputs(b, L, d, n, h, dtype, *, complex_a, zoh, b_sel=True, c_sel=True, b_bias=False, c_bias=False,
+                bias_complex=False, sel_complex=False, D=True, z=True, dt_bias=True, softplus=True,
+                invariant_dt=False, initial=True):  # fmt: skip
+    """Random scan arguments (float64 masters; the test casts them), and the contract's keyword settings."""
+    cplx = torch.complex128
+    A = -(0.5 + torch.rand(d, n, dtype=torch.float64))
+    if complex_a:
+        A = torch.complex(A, 3 * torch.randn(d, n, dtype=torch.float64))
+    sel_dtype = cplx if sel_complex else torch.float64
+    bias_dtype = cplx if bias_complex else torch.float64
+    dt_shape = (d,) if invariant_dt else (b, L, d)
+    raw_dt = torch.randn(*dt_shape, dtype=torch.float64) * 0.5
+    tensors = dict(
+        u=torch.randn(b, L, d, dtype=torch.float64),
+        dt=raw_dt if softplus else raw_dt.abs() * 0.3 + 0.05,
+        A=A,
+        B=torch.randn(b, L, h, n, dtype=sel_dtype) if b_sel else None,
+        C=torch.randn(b, L, h, n, dtype=sel_dtype) if c_sel else None,
+        B_bias=torch.randn(d, n, dtype=bias_dtype) if b_bias else None,
+        C_bias=torch.randn(d, n, dtype=bias_dtype) if c_bias else None,
+        D=torch.randn(d, dtype=torch.float64) if D else None,
+        z=torch.randn(b, L, d, dtype=torch.float64) if z else None,
+        dt_bias=0.1 * torch.randn(d, dtype=torch.float64) if dt_bias else None,
+        initial_state=torch.randn(b, d, n, dtype=A.dtype) if initial else None,
+    )
+    options = dict(dt_softplus=softplus, discretization="zoh" if zoh else "euler")
+    return tensors, options
+
+
+def cast(x, dtype):
+    """Inputs in ``dtype``; small per-channel parameters and the state stay float32 (complex64)."""
+    if x.is_complex():
+        return x.to(torch.complex128 if dtype == torch.float64 else torch.complex64)
+    return x.to(dtype)
+
+
+def run(tensors, options, dtype, scan):
+    """Forward, then backward with fixed random upstream gradients; returns (y, last, {name: grad})."""
+    leaves = {k: cast(v, dtype).requires_grad_(True) for k, v in tensors.items() if v is not None}
+    args = check_scan_args(
+        leaves["u"], leaves["dt"], leaves["A"], leaves.get("B"), leaves.get("C"), leaves.get("B_bias"),
+        leaves.get("C_bias"), leaves.get("D"), leaves.get("z"), leaves.get("dt_bias"), options["dt_softplus"],
+        options["discretization"], leaves.get("initial_state"),
+    )  # fmt: skip
+    y, last = scan(args)
+    gen = torch.Generator().manual_seed(1)
+    gy = torch.randn(y.shape, generator=gen, dtype=torch.float64)
+    glast = torch.randn(last.shape, generator=gen, dtype=torch.complex128 if last.is_complex() else torch.float64)
+    loss = (y.double() * gy).sum() + (last.to(glast.dtype) * glast.conj()).real.sum()
+    loss.backward()
+    return y, last, {k: v.grad for k, v in leaves.items()}
+
+
+def rel_err(out, ref):
+    return ((out.to(ref.dtype) - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
+
+
+def check_against_reference(tensors, options, dtype, scan):
+    tol = TOLERANCE[dtype]
+    # the reference sees the same rounded inputs as the kernel, in float64
+    rounded = {k: None if v is None else cast(cast(v, dtype), torch.float64) for k, v in tensors.items()}
+    y, last, grads = run(tensors, options, dtype, scan)
+    y_ref, last_ref, grads_ref = run(rounded, options, torch.float64, scan_reference)
+    assert rel_err(y, y_ref) < tol, f"y: {rel_err(y, y_ref):.2e}"
+    assert rel_err(last, last_ref) < tol, f"last_state: {rel_err(last, last_ref):.2e}"
+    for name, ref in grads_ref.items():
+        assert grads[name] is not None, f"no gradient for {name}"
+        assert grads[name].dtype == cast(tensors[name], dtype).dtype, f"d{name} dtype {grads[name].dtype}"
+        err = rel_err(grads[name], ref)
+        assert err < tol, f"d{name}: relative error {err:.2e} over {tol:.0e}"
+
+
+def tiled(tile, tiles_per_chunk):
+    """A scan function with an explicit tiling (tile steps, tiles per chunk)."""
+
+    def scan(args):
+        b, L, d, n, h = args.sizes
+        cfg = autograd.launch_config(b, L, d, n, h, args.u.device, tile=tile, tiles_per_chunk=tiles_per_chunk)
+        return autograd.scan_with_config(args, cfg)
+
+    return scan
+
+
+CASES = [
+    pytest.param((2, 19, 6, 3, 1), dict(complex_a=False, zoh=False), id="b2-L19-d6-n3-h1-real-euler-all"),
+    pytest.param(
+        (1, 21, 6, 4, 2),
+        dict(complex_a=False, zoh=True, D=False, z=False, dt_bias=False, softplus=False, initial=False),
+        id="b1-L21-d6-n4-h2-real-zoh-bare",
+    ),
+    pytest.param(
+        (2, 13, 6, 3, 6),
+        dict(complex_a=True, zoh=False, b_bias=True, c_bias=True, bias_complex=True),
+        id="b2-L13-d6-n3-h6-complex-euler-complexbias",
+    ),
+    pytest.param(
+        (2, 17, 4, 3, 2),
+        dict(complex_a=True, zoh=True, sel_complex=True, b_bias=True, z=False),
+        id="b2-L17-d4-n3-h2-complex-zoh-complexBC-realbias",
+    ),
+    pytest.param(
+        (2, 18, 6, 4, 1),
+        dict(
+            complex_a=True,
+            zoh=True,
+            b_sel=False,
+            c_sel=False,
+            b_bias=True,
+            c_bias=True,
+            bias_complex=True,
+            invariant_dt=True,
+            z=False,
+            dt_bias=False,
+        ),  # fmt: skip
+        id="b2-L18-d6-n4-s4d-invariant-dt-bias-only",
+    ),
+    pytest.param(
+        (1, 15, 6, 5, 3),
+        dict(complex_a=False, zoh=False, b_bias=True, c_bias=True, invariant_dt=True, softplus=False),
+        id="b1-L15-d6-n5-h3-real-invariant-dt-bias",
+    ),
+    pytest.param((1, 1, 3, 2, 1), dict(complex_a=True, zoh=True), id="b1-L1-d3-n2-complex-zoh"),
+]
+
+
+@pytest.mark.parametrize("sizes, switches", CASES)
+def test_matches_reference_fp32(sizes, switches):
+    tensors, options = make_inputs(*sizes, torch.float32, **switches)
+    check_against_reference(tensors, options, torch.float32, tiled(8, 2))
+
+
+@pytest.mark.parametrize(
+    "tile, tiles_per_chunk",
+    [pytest.param(8, 1, id="T8-one-tile-chunks"), pytest.param(16, 8, id="T16-single-chunk")],
+)
+def test_tilings_agree(tile, tiles_per_chunk):
+    tensors, options = make_inputs(2, 37, 4, 3, 2, torch.float32, complex_a=True, zoh=False, b_bias=True)
+    check_against_reference(tensors, options, torch.float32, tiled(tile, tiles_per_chunk))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_low_precision_inputs(dtype):
+    tensors, options = make_inputs(2, 19, 8, 3, 2, dtype, complex_a=dtype == torch.float16, zoh=True)
+    check_against_reference(tensors, options, dtype, tiled(8, 2))
+
+
+def test_public_entry_point_uses_triton():
+    tensors, options = make_inputs(1, 9, 4, 2, 1, torch.float32, complex_a=False, zoh=False)
+    t = {k: v.float() for k, v in tensors.items() if v is not None}
+    y, last = selective_scan(t.pop("u"), t.pop("dt"), t.pop("A"), t.pop("B"), t.pop("C"), **t, **options,
+                             return_last_state=True, backend="triton")  # fmt: skip
+    tensors = {k: v.float() for k, v in tensors.items() if v is not None}
+    y_ref, last_ref = selective_scan(
+        tensors.pop("u"), tensors.pop("dt"), tensors.pop("A"), tensors.pop("B"), tensors.pop("C"), **tensors,
+        **options, return_last_state=True, backend="reference",
+    )  # fmt: skip
+    assert rel_err(y, y_ref.double()) < 1e-5 and rel_err(last, last_ref.double()) < 1e-5
+
+
+def test_cpu_tensors_without_interpreter_raise(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    tensors, options = make_inputs(1, 4, 2, 2, 1, torch.float32, complex_a=False, zoh=False)
+    args = check_scan_args(*(tensors[k] for k in ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z")),
+                           tensors["dt_bias"], True, "euler", tensors["initial_state"])  # fmt: skip
+    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
+        autograd.scan_triton(args)
