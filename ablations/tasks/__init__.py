@@ -7,6 +7,7 @@ every shipped task; heavy or optional libraries (scikit-learn, PIL) are imported
 
 from ablations.tasks import (  # noqa: F401  (importing a module registers its tasks)
     adding,
+    cifar,
     coefficient_recovery,
     copying,
     digits,
@@ -14,10 +15,13 @@ from ablations.tasks import (  # noqa: F401  (importing a module registers its t
     induction,
     long_memory,
     lti_recovery,
+    mnist,
     mqar,
+    ucr,
 )
 from ablations.tasks.base import (
     IGNORE_INDEX,
+    DataFormatError,
     DatasetMissing,
     Task,
     build_task,
@@ -30,6 +34,7 @@ from ablations.tasks.base import (
 
 __all__ = [
     "IGNORE_INDEX",
+    "DataFormatError",
     "DatasetMissing",
     "Task",
     "build_task",

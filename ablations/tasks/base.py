@@ -56,6 +56,15 @@ class DatasetMissing(FileNotFoundError):
         )
 
 
+class DataFormatError(ValueError):
+    """A data file is malformed; the message names the file, the line (where there is one) and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, line: int | None = None):
+        self.path, self.line = Path(path), line
+        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        super().__init__(f"{where}: {problem}")
+
+
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
     """``root`` if given, else ``$SEQZOO_DATA``, else ``./data``; made absolute so worker processes agree."""
     if root is None:

@@ -1,6 +1,7 @@
 """Tiny builds of every task for the tests: small synthetic sizes, and fixture files for file-based tasks."""
 
 import pytest
+from fixture_files import write_cifar, write_mnist, write_toy_ucr
 
 from ablations.tasks import build_task
 
@@ -16,8 +17,25 @@ TINY = {
     "induction": {"seq_len": 16, **SIZES},
     "mqar": {"seq_len": 16, "vocab_size": 16, "n_kv_pairs": 2, **SIZES},
     "long_memory": {"seq_len": 16, **SIZES},
+    "ucr": {"dataset": "Toy"},
+    "smnist": {"pool": 2},
+    "psmnist": {"pool": 2},
+    "sfashion": {"pool": 2},
+    "psfashion": {"pool": 2},
+    "scifar": {"pool": 4},
 }
 """Overrides that make each task small enough to train a few steps in a test."""
+
+
+FIXTURES = {
+    "ucr": lambda root: write_toy_ucr(root),
+    "smnist": lambda root: write_mnist(root / "mnist" / "MNIST" / "raw"),
+    "psmnist": lambda root: write_mnist(root / "mnist"),
+    "sfashion": lambda root: write_mnist(root / "fashion_mnist", gz=True),
+    "psfashion": lambda root: write_mnist(root / "fashion_mnist" / "FashionMNIST" / "raw"),
+    "scifar": lambda root: write_cifar(root / "cifar" / "cifar-10-batches-py"),
+}
+"""Writers of small official-format files for the tasks that read files (called with the data root)."""
 
 
 @pytest.fixture
@@ -25,6 +43,7 @@ def tiny_task(tmp_path):
     """``tiny_task(name)``: task ``name`` at test size, its data root under ``tmp_path``."""
 
     def build(name):
+        FIXTURES.get(name, lambda root: None)(tmp_path)
         return build_task(name, data_root=tmp_path, **TINY[name])
 
     return build
