@@ -29,8 +29,9 @@ def test_submitit_job_array_returns_results(slurm_cluster, tmp_path):
     print(f"4-task submitit array on {os.cpu_count()} cpus: {elapsed:.1f} s")
 
 
-def test_stop_leaves_no_daemon_running(cluster_helper):
-    """A second, short-lived cluster: after stop(), no process named in its pid files is alive."""
+def test_stop_leaves_no_daemon_running(cluster_helper, slurm_cluster):
+    """A second, short-lived cluster: after stop(), no process named in its pid files is alive, and the
+    session's cluster, started by the same process, still runs."""
     root = Path(tempfile.mkdtemp(prefix="seqzoo-slurm-"))
     cluster = cluster_helper.start(root)
     try:
@@ -43,3 +44,4 @@ def test_stop_leaves_no_daemon_running(cluster_helper):
     assert killed == [], f"daemons that ignored SIGTERM: {killed}"
     alive = {daemon: pid for daemon, pid in pids.items() if cluster_helper.is_alive(pid)}
     assert not alive, f"still running after stop(): {alive}"
+    assert cluster_helper.node_state(slurm_cluster) == "idle", "stopping one cluster left another alone"

@@ -1,0 +1,231 @@
+"""`python -m ablations.run ... launcher=slurm` against the real single-node cluster of `conftest.py`.
+
+Accounting is off on the test cluster (no slurmdbd, so no `sacct`): these tests read job state from `squeue`
+while the runner works, and results from the run store. The grid is the shipped two-cell `smoke` grid,
+shrunk further on the command line; one cell needs one CPU, so both cells of the array run at once.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ablations import store
+
+pytest.importorskip("submitit", reason="launcher=slurm needs the optional extra: pip install -e '.[slurm]'")
+
+GRID = "smoke"
+# One CPU thread per cell (as Slurm allots), no GPU, little memory, a fast poll; train.threads is not part of
+# the run id, so local and Slurm runs of these settings land in the same run directories.
+TINY = [f"grid={GRID}", "train.threads=1"]
+ON_SLURM = [
+    "launcher=slurm",
+    "launcher.gpus_per_node=0",
+    "launcher.cpus_per_task=1",
+    "launcher.mem_gb=1",
+    "launcher.time_min=10",
+    "launcher.poll_s=0.2",
+]
+# Long enough (2 x 40 steps) that a requeue lands mid-training, with a checkpoint at least every 0.2 s.
+LONGER = ["task.n_train=640", "train.epochs=2", "train.max_steps_per_epoch=40", "train.checkpoint_every_s=0.2"]
+TIMEOUT_S = 120
+
+
+def runner_argv(tmp: Path, *overrides: str, launcher: str = "slurm") -> list[str]:
+    """The command line of one runner invocation with its store and submitit folder under `tmp`."""
+    return [
+        sys.executable,
+        "-m",
+        "ablations.run",
+        *TINY,
+        *(ON_SLURM + [f"launcher.folder={tmp / 'submitit'}/%j"] if launcher == "slurm" else ["launcher=local"]),
+        f"store.root={tmp / 'runs'}",
+        *overrides,
+    ]
+
+
+class QueueWatcher(threading.Thread):
+    """Polls `squeue` every 0.1 s until stopped, keeping every (array job id, task id, state) it saw."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen: set[tuple[str, str, str]] = set()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.seen |= squeue()
+            self._halt.wait(0.1)
+
+    def stop(self) -> "QueueWatcher":
+        self._halt.set()
+        self.join()
+        return self
+
+    def arrays(self) -> dict[str, set[str]]:
+        """Array job id -> the task ids seen in it."""
+        out: dict[str, set[str]] = {}
+        for array, task, _ in self.seen:
+            out.setdefault(array, set()).add(task)
+        return out
+
+
+def squeue() -> set[tuple[str, str, str]]:
+    """(array job id, array task id, state) of every job in the queue, one line per array task."""
+    res = subprocess.run(
+        ["squeue", "--noheader", "--array", "--format=%F %K %T"], capture_output=True, text=True, timeout=10
+    )
+    return {tuple(line.split()) for line in res.stdout.splitlines() if line.strip()}
+
+
+def run_watched(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, QueueWatcher]:
+    """Run the runner to completion while a QueueWatcher records what it submitted."""
+    watcher = QueueWatcher()
+    watcher.start()
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT_S)
+    finally:
+        watcher.stop()
+    return done, watcher
+
+
+def records(tmp: Path) -> dict[str, store.RunRecord]:
+    """Run id -> record of every run directory of the grid in the store under `tmp`."""
+    return {r.path.name: r for r in store.iter_runs(tmp / "runs" / GRID)}
+
+
+def explain(done: subprocess.CompletedProcess) -> str:
+    return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+
+
+def test_grid_runs_as_one_array_and_matches_a_local_run(slurm_cluster, tmp_path):
+    argv = runner_argv(tmp_path / "local", launcher="local")
+    local = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert local.returncode == 0, explain(local)
+    done, watcher = run_watched(runner_argv(tmp_path / "slurm"), tmp_path)
+    assert done.returncode == 0, explain(done)
+
+    arrays = watcher.arrays()
+    assert len(arrays) == 1, f"one job array expected in squeue, saw {arrays}"
+    local_runs, slurm_runs = records(tmp_path / "local"), records(tmp_path / "slurm")
+    assert next(iter(arrays.values())) == {str(i) for i in range(len(local_runs))}
+    assert {r.status for r in slurm_runs.values()} == {"ok"}, {k: r.status for k, r in slurm_runs.items()}
+    assert slurm_runs.keys() == local_runs.keys(), "the same cells (run ids) wherever they run"
+    for run_id, record in slurm_runs.items():
+        assert record.result["metrics"] == local_runs[run_id].result["metrics"], run_id
+    summaries = [tmp_path / t / "runs" / GRID / store.SUMMARY_FILE for t in ("local", "slurm")]
+    local_summary, slurm_summary = (pd.read_csv(path) for path in summaries)
+    pd.testing.assert_frame_equal(slurm_summary, local_summary, check_exact=True)
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"runner exited ({proc.returncode}) before {what}\n{out[-2000:]}\n{err[-2000:]}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def preempted(slurm_cluster, tmp_path_factory):
+    """A two-cell array where, once both cells have checkpointed, task 0 is requeued and task 1 cancelled.
+
+    Returns (tmp dir, the finished runner process, the array job id, the stores' records).
+    """
+    tmp = tmp_path_factory.mktemp("preempted")
+    watcher = QueueWatcher()
+    watcher.start()
+    argv = runner_argv(tmp, *LONGER)
+    proc = subprocess.Popen(argv, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        grid = tmp / "runs" / GRID
+        _wait_for(lambda: len(list(grid.glob(f"*/{store.CHECKPOINT_FILE}"))) == 2, 60, "both cells checkpointed", proc)
+        running = _wait_for(lambda: {(a, t) for a, t, s in squeue() if s == "RUNNING"}, 10, "running tasks", proc)
+        (array,) = {a for a, _ in running}
+        for argv in (["scontrol", "requeue", f"{array}_0"], ["scancel", f"{array}_1"]):
+            res = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            assert res.returncode == 0, f"{' '.join(argv)}: {res.stderr}"
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        watcher.stop()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return tmp, done, array, records(tmp)
+
+
+def _only(records_: dict[str, store.RunRecord], statuses: tuple[str, ...]) -> store.RunRecord:
+    matching = [r for r in records_.values() if r.status in statuses]
+    assert len(matching) == 1, f"one cell with status in {statuses} expected: {[r.status for r in records_.values()]}"
+    return matching[0]
+
+
+def test_requeued_cell_resumes_from_its_checkpoint(preempted):
+    tmp, done, array, runs = preempted
+    requeued = _only(runs, ("ok",))
+    log = (requeued.path / store.LOG_FILE).read_text()
+    resumed = [int(s) for s in re.findall(r"resumed from checkpoint at epoch \d+, step (\d+)", log)]
+    assert resumed and resumed[0] > 0, f"the requeued cell did not resume from a checkpoint:\n{log}"
+    steps = [row["step"] for row in store.read_metrics(requeued.path)]
+    assert steps == sorted(set(steps)), f"evaluation steps repeat or go back (restarted?): {steps}"
+    assert requeued.result["steps"] > resumed[0], "training went on after the resume"
+    job = subprocess.run(["scontrol", "show", "job", f"{array}_0"], capture_output=True, text=True).stdout
+    assert "Restarts=1" in job, f"Slurm did not restart task 0:\n{job}"
+
+
+def test_cancelled_cell_is_recorded_with_its_reason(preempted):
+    tmp, done, array, runs = preempted
+    cancelled = _only(runs, ("cancelled", "failed"))
+    assert cancelled.result["error"], "a cancelled cell says why"
+    assert len(runs) == 2 and _only(runs, ("ok",)), "the rest of the array completes"
+    assert done.returncode not in (0, 2), f"a cancelled cell is not success: {explain(done)}"
+
+
+def test_rerun_reruns_only_the_cancelled_cell(preempted):
+    tmp, _, _, runs = preempted
+    finished = _only(runs, ("ok",))
+    before = (finished.path / store.RESULT_FILE).read_bytes()
+    again, watcher = run_watched(runner_argv(tmp, *LONGER), tmp)
+    assert again.returncode == 0, explain(again)
+    assert [len(tasks) for tasks in watcher.arrays().values()] == [1], f"one single-task array: {watcher.seen}"
+    assert (finished.path / store.RESULT_FILE).read_bytes() == before, "a finished cell is never re-run"
+    assert {r.status for r in records(tmp).values()} == {"ok"}
+
+
+def _assert_config_error(done: subprocess.CompletedProcess, key: str, tmp: Path) -> None:
+    assert done.returncode == 2, explain(done)
+    assert key in done.stderr and "configs/launcher/slurm.yaml" in done.stderr, explain(done)
+    assert not (tmp / "runs").exists() or not any((tmp / "runs").rglob("*")), "no run directory may be written"
+
+
+def test_unknown_partition_is_a_config_error(slurm_cluster, tmp_path):
+    done = subprocess.run(
+        runner_argv(tmp_path, "launcher.partition=no_such_partition"), cwd=tmp_path, capture_output=True, text=True
+    )
+    _assert_config_error(done, "launcher.partition", tmp_path)
+    assert "no_such_partition" in done.stderr
+
+
+def test_unreachable_controller_is_a_config_error(slurm_cluster, cluster_helper, tmp_path):
+    """A copy of the cluster's config whose controller port nothing listens on."""
+    (port,) = cluster_helper.free_ports(1)
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(re.sub(r"(?m)^SlurmctldPort=\d+$", f"SlurmctldPort={port}", slurm_cluster.conf.read_text()))
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    start = time.monotonic()
+    done = subprocess.run(runner_argv(tmp_path), cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    _assert_config_error(done, "launcher.", tmp_path)
+    assert "controller" in done.stderr.lower()
+    assert time.monotonic() - start < 30, "an unreachable controller is reported promptly"
