@@ -9,6 +9,8 @@ local executor (what the tests do); ``debug`` runs it in-process.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 from ablations import store
 from ablations.grid import Cell
 from ablations.launchers.base import Launcher, OnResult
-from zoo.registry import ConfigError
+from zoo.registry import ConfigError, closest
 
 
 @dataclass
@@ -74,8 +76,63 @@ def _submitit():
     return submitit
 
 
+def _slurm(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def check_cluster(cfg: SlurmConfig) -> None:
+    """Fail before anything is written (exit 2) when the controller does not answer or the partition is unknown."""
+    where = "configs/launcher/slurm.yaml or the command line"
+    try:
+        ping = _slurm("scontrol", "ping")
+    except FileNotFoundError:
+        raise ConfigError(
+            "launcher=slurm: Slurm's commands (scontrol, sbatch) are not on PATH; run from a node of the cluster, "
+            f"or set launcher.cluster=local to run the same path on this machine ({where})."
+        ) from None
+    if ping.returncode != 0 and " is UP" not in ping.stdout:
+        said = (ping.stdout + ping.stderr).strip().splitlines()
+        raise ConfigError(
+            f"launcher=slurm: the Slurm controller does not answer (scontrol ping: {said[0] if said else '?'}). "
+            "Run from a machine that reaches it (a login node) or point SLURM_CONF at the cluster's slurm.conf; "
+            f"to run the same path on this machine set launcher.cluster=local ({where})."
+        )
+    if cfg.partition:
+        known = _slurm("sinfo", "--noheader", "--format=%R").stdout.split()
+        if cfg.partition not in known:
+            raise ConfigError(
+                f"launcher.partition={cfg.partition}: no such partition on this cluster.{closest(cfg.partition, known)}"
+                f" Set launcher.partition in {where} (null: the cluster's default)."
+            )
+
+
+def _ended_on_slurm(handles: list) -> list:
+    """The handles whose array task has left the queue (``squeue``; pending, running, requeued and completing
+    tasks are in it). A task requeued by preemption, timeout or ``scontrol requeue`` already has a ``cancelled``
+    result while it waits to resume, so neither the store nor the result pickle says it has ended; and
+    submitit's own job state needs accounting (``sacct``), which many clusters do not run."""
+    array_id = handles[0].job_id.split("_")[0]
+    res = _slurm("squeue", "--noheader", "--array", f"--jobs={array_id}", "--format=%i")
+    if res.returncode != 0 and "Invalid job id" not in res.stderr:  # "invalid": every task ended and was purged
+        return []  # the controller did not answer this time: ask again at the next poll
+    queued = set(res.stdout.split())
+    return [h for h in handles if h.job_id not in queued]
+
+
+def _left_without_result(job_id: str) -> dict[str, Any]:
+    """The result of a job that left the queue without a ``result.json`` (killed before it could checkpoint)."""
+    shown = _slurm("scontrol", "show", "job", "--oneliner", job_id).stdout
+    state = " ".join(f for f in shown.split() if f.startswith(("JobState=", "Reason="))) or "state unknown"
+    return {"status": "cancelled", "error": f"Slurm job {job_id} ended without a result ({state})"}
+
+
 class SlurmLauncher(Launcher):
     Config = SlurmConfig
+
+    def __init__(self, cfg: SlurmConfig):
+        super().__init__(cfg)
+        if cfg.cluster == "slurm" or (cfg.cluster is None and shutil.which("srun")):  # as submitit's AutoExecutor
+            check_cluster(cfg)
 
     def executor(self):
         """A submitit executor with this config's resources."""
@@ -104,13 +161,17 @@ class SlurmLauncher(Launcher):
             job, [c.config for c in cells], [str(c.path) for c in cells], [retry_failed] * len(cells)
         )
         pending = dict(zip(jobs, cells, strict=True))
+        on_slurm = executor.cluster == "slurm"
         while pending:
-            for handle in [j for j in pending if j.done()]:
+            for handle in _ended_on_slurm(list(pending)) if on_slurm else [j for j in pending if j.done()]:
                 cell = pending.pop(handle)
+                _, stored, _ = store.read_run(cell.path)
+                if on_slurm and stored is None and not handle.paths.result_pickle.exists():
+                    on_result(cell, _left_without_result(handle.job_id))
+                    continue
                 try:
-                    result = handle.result()
+                    result = stored if on_slurm and stored is not None else handle.result()
                 except Exception as error:  # the job failed outside the trainer: read what the store has
-                    _, stored, status = store.read_run(cell.path)
                     result = stored or {"status": "failed", "error": f"job {handle.job_id}: {error}"}
                 on_result(cell, result)
             if pending:
