@@ -102,8 +102,20 @@ def _time_major(x: torch.Tensor | None) -> torch.Tensor | None:
     return x.permute(0, 2, 3, 1).contiguous()
 
 
+def time_major(u: torch.Tensor) -> bool:
+    """True when u (b, L, d) is a transposed view of a contiguous (b, d, L) tensor (mamba_ssm's layout)."""
+    b, L, d = u.shape
+    return L > 1 and u.stride() == (L * d, 1, L)
+
+
+def same_layout(x: torch.Tensor, time_major_: bool) -> torch.Tensor:
+    """x (b, L, d) laid out like u: contiguous, or time-contiguous (b, d, L) memory; the kernels take either."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2) if time_major_ else x.contiguous()
+
+
 def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh) -> Prepared:
     b, L, d = u.shape
+    layout = time_major(u)
     n = A.shape[1]
     is_complex = A.is_complex()
     flags = dict(
@@ -124,15 +136,15 @@ def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh) 
         ZOH=zoh,
     )
     return Prepared(
-        u=u.contiguous(),
-        dt=dt.contiguous(),
+        u=same_layout(u, layout),
+        dt=dt.contiguous() if dt.dim() == 1 else same_layout(dt, layout),
         A=_pairs(A, is_complex),
         B=_time_major(B),
         C=_time_major(C),
         B_bias=_pairs(B_bias, B_bias is not None and B_bias.is_complex()),
         C_bias=_pairs(C_bias, C_bias is not None and C_bias.is_complex()),
         D=_pairs(D, False),
-        z=None if z is None else z.contiguous(),
+        z=None if z is None else same_layout(z, layout),
         dt_bias=_pairs(dt_bias, False),
         b=b,
         L=L,
@@ -203,7 +215,7 @@ class _TritonScan(torch.autograd.Function):
         dev = u.device
         b, L, d, n = x.b, x.L, x.d, x.n
         f32 = dict(device=dev, dtype=torch.float32)
-        dy = torch.zeros_like(x.u) if dy is None else dy.contiguous()
+        dy = torch.zeros_like(x.u) if dy is None else same_layout(dy, time_major(x.u))
         chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
         chunk[:, -1] = 0 if dlast is None else _state_pairs(dlast, is_complex)
 

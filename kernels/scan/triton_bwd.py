@@ -55,6 +55,8 @@ def _bwd_kernel(
     p_dh0,
     L,
     D,
+    stride_l,
+    stride_d,
     N,
     H,
     P,
@@ -121,11 +123,11 @@ def _bwd_kernel(
         o_tt = i_tile * T + o_t
         m_t = o_tt < L
         m_x = m_t[None, :] & m_r[:, None]
-        o_x = (i_b * L + o_tt[None, :]) * D + o_r[:, None]
+        o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d
         delta, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
         # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
         m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
-        delta_next, _ = _step_size(p_dt, p_dtb, o_x + D, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
         b_dout = tl.load(p_dout + o_x, mask=m_x, other=0.0).to(tl.float32)
         if HAS_Z:
             b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
@@ -297,7 +299,8 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
     """
     grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
     common = dict(
-        L=x.L, D=x.d, N=x.n, H=x.h, P=x.d // x.h, NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
+        L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
+        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
         BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
     )  # fmt: skip
     g = grads

@@ -158,6 +158,8 @@ def _fwd_kernel(
     p_sumdt,
     L,
     D,
+    stride_l,
+    stride_d,
     N,
     H,
     P,
@@ -221,7 +223,7 @@ def _fwd_kernel(
         o_tt = i_tile * T + o_t
         m_t = o_tt < L
         m_x = m_t[None, :] & (o_r < D)[:, None]
-        o_x = (i_b * L + o_tt[None, :]) * D + o_r[:, None]  # [R, T] in (b, L, d)
+        o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d  # [R, T] in (b, L, d)
         b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
         delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
         sumdt += tl.sum(delta, 1)
@@ -360,7 +362,8 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
     """
     grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
     common = dict(
-        L=x.L, D=x.d, N=x.n, H=x.h, P=x.d // x.h, NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
+        L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
+        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
         BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
     )  # fmt: skip
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)

@@ -89,9 +89,14 @@ def cast(x, dtype):
     return x.to(dtype)
 
 
-def run(tensors, options, dtype, scan):
+def time_major(x):
+    """The same values in (b, d, L) memory, seen as (b, L, d): mamba_ssm's layout."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2) if x.dim() == 3 else x
+
+
+def run(tensors, options, dtype, scan, layout=lambda x: x):
     """Forward, then backward with fixed random upstream gradients; returns (y, last, {name: grad})."""
-    leaves = {k: cast(v, dtype).requires_grad_(True) for k, v in tensors.items() if v is not None}
+    leaves = {k: layout(cast(v, dtype)).requires_grad_(True) for k, v in tensors.items() if v is not None}
     args = check_scan_args(
         leaves["u"], leaves["dt"], leaves["A"], leaves.get("B"), leaves.get("C"), leaves.get("B_bias"),
         leaves.get("C_bias"), leaves.get("D"), leaves.get("z"), leaves.get("dt_bias"), options["dt_softplus"],
@@ -110,11 +115,11 @@ def rel_err(out, ref):
     return ((out.to(ref.dtype) - ref).abs().max() / ref.abs().max().clamp_min(1e-12)).item()
 
 
-def check_against_reference(tensors, options, dtype, scan):
+def check_against_reference(tensors, options, dtype, scan, layout=lambda x: x):
     tol = TOLERANCE[dtype]
     # the reference sees the same rounded inputs as the kernel, in float64
     rounded = {k: None if v is None else cast(cast(v, dtype), torch.float64) for k, v in tensors.items()}
-    y, last, grads = run(tensors, options, dtype, scan)
+    y, last, grads = run(tensors, options, dtype, scan, layout)
     y_ref, last_ref, grads_ref = run(rounded, options, torch.float64, scan_reference)
     assert rel_err(y, y_ref) < tol, f"y: {rel_err(y, y_ref):.2e}"
     assert rel_err(last, last_ref) < tol, f"last_state: {rel_err(last, last_ref):.2e}"
@@ -191,6 +196,12 @@ def test_matches_reference_fp32(sizes, switches):
 def test_tilings_agree(tile, tiles_per_chunk):
     tensors, options = make_inputs(2, 37, 4, 3, 2, torch.float32, complex_a=True, zoh=False, b_bias=True)
     check_against_reference(tensors, options, torch.float32, tiled(tile, tiles_per_chunk))
+
+
+def test_time_major_inputs():
+    """u, dt, z (b, L, d) as transposed views of (b, d, L) memory take the kernels' strided path."""
+    tensors, options = make_inputs(2, 19, 4, 3, 1, torch.float32, complex_a=False, zoh=False)
+    check_against_reference(tensors, options, torch.float32, tiled(8, 2), layout=time_major)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
