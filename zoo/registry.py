@@ -47,6 +47,13 @@ def check_choice(field: str, value: Any, valid: list[str] | tuple[str, ...]) -> 
         raise ConfigError(f"{field} = {value!r} is not allowed.{closest(str(value), valid)}")
 
 
+def check_divides(field: str, value: int, d_model: int) -> None:
+    """Raise ``ConfigError`` naming ``field`` and the valid divisors when ``value`` does not divide ``d_model``."""
+    if not isinstance(value, int) or value < 1 or d_model % value != 0:
+        divisors = [k for k in range(1, d_model + 1) if d_model % k == 0]
+        raise ConfigError(f"{field} = {value} does not divide d_model = {d_model}; valid values: {divisors}.")
+
+
 class Mixer(nn.Module, abc.ABC):
     """Base class of every sequence mixer: causal, shape-preserving, configured by a typed ``Config``.
 

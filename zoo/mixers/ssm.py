@@ -106,9 +106,9 @@ def as_complex(x: torch.Tensor) -> torch.Tensor:
     return torch.view_as_complex(x.contiguous())
 
 
-def scan(cfg: SSMConfig, u: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, **kwargs) -> torch.Tensor:
+def scan(cfg: SSMConfig, u, dt, A, B=None, C=None, **kwargs) -> torch.Tensor:
     """``kernels.selective_scan`` with the mixer's discretisation and backend; returns y (batch, length, d)."""
-    y, _ = selective_scan(u, dt, A, discretization=cfg.discretization, backend=cfg.scan_backend, **kwargs)
+    y, _ = selective_scan(u, dt, A, B, C, discretization=cfg.discretization, backend=cfg.scan_backend, **kwargs)
     return y
 
 

@@ -1,0 +1,83 @@
+"""The contract every registered mixer meets: builds, keeps shape, is causal, trains, counts its parameters.
+
+A new mixer gets these tests for free: they are parametrised over ``zoo.list_mixers()``.
+"""
+
+import pytest
+import torch
+
+import zoo
+from zoo import InputSpec, ModelConfig, OutputSpec, SequenceModel
+
+D, L = 16, 10
+
+
+def previous_token_losses(model: SequenceModel, steps: int, lr: float = 2e-2) -> list[float]:
+    """Train ``model`` to predict the previous token on a tiny fixed batch; the loss at every step.
+
+    The targets are uniformly random tokens one step back, so only the mixer can carry the information: without
+    it, the loss cannot fall far below ln(vocabulary). AdamW runs over ``zoo.param_groups``, as the trainer does.
+    """
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randint(0, model.input_spec.dim, (8, L), generator=generator)
+    targets = torch.full_like(x, -100)
+    targets[:, 1:] = x[:, :-1]
+    optimiser = torch.optim.AdamW(zoo.param_groups(model, lr=lr, weight_decay=0.01))
+    losses = []
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), targets.flatten(), ignore_index=-100)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return losses
+
+
+def small_lm(name: str, overrides: dict) -> SequenceModel:
+    """A one-layer per-position model over 8 tokens around mixer ``name``."""
+    return SequenceModel(
+        name, overrides, ModelConfig(d_model=D, n_layers=1), InputSpec("tokens", 8), OutputSpec("classes", 8, True)
+    )
+
+
+@pytest.mark.parametrize("name", zoo.list_mixers())
+def test_builds_and_keeps_shape(name, overrides):
+    mixer = zoo.build_mixer(name, D, **overrides(name))
+    assert isinstance(mixer, zoo.Mixer) and mixer.name == name
+    x = torch.randn(2, L, D)
+    y = mixer(x)
+    assert y.shape == x.shape and y.dtype == x.dtype
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("length", [1, 7])
+@pytest.mark.parametrize("name", zoo.list_mixers())
+def test_is_causal(name, length, overrides):
+    """Changing x at step t leaves y before t exactly unchanged (float64) and changes y at t."""
+    mixer = zoo.build_mixer(name, D, **overrides(name)).double()
+    x = torch.randn(2, length, D, dtype=torch.float64)
+    t = length // 2
+    changed = x.clone()
+    changed[:, t] += torch.randn(2, D, dtype=torch.float64)
+    y, y_changed = mixer(x), mixer(changed)
+    torch.testing.assert_close(y_changed[:, :t], y[:, :t], rtol=0, atol=1e-12)
+    assert (y_changed[:, t] - y[:, t]).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("name", zoo.list_mixers())
+def test_trains_and_reports_parameters(name, overrides, record_property):
+    model = small_lm(name, overrides(name))
+    count = model.num_parameters()
+    record_property("num_parameters", count)
+    print(f"{name}: {count} parameters")
+    assert count == sum(p.numel() for p in model.parameters()) > 0
+    losses = previous_token_losses(model, steps=60)
+    assert losses[-1] < 0.3 * losses[0], f"{name}: loss {losses[0]:.3f} -> {losses[-1]:.3f} in 60 steps"
+
+
+@pytest.mark.parametrize("name", zoo.list_mixers())
+def test_gradients_reach_every_parameter(name, overrides):
+    mixer = zoo.build_mixer(name, D, **overrides(name))
+    mixer(torch.randn(2, L, D)).square().sum().backward()
+    missing = [n for n, p in mixer.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, f"{name}: no (finite) gradient for {missing}"
