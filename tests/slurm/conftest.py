@@ -45,9 +45,10 @@ def cluster_helper():
 
 @pytest.fixture(scope="session")
 def slurm_cluster(cluster_helper):
-    """A running cluster whose `SLURM_CONF` is exported to this process (and so to submitit and the runner).
+    """A running cluster for the whole session, stopped (every daemon by its pid file) at its end.
 
-    The directory is a short one under the system temp dir: the munge socket path must fit in 108 bytes.
+    Its directory is a short one under the system temp dir: the munge socket path must fit in 108 bytes.
+    Clients find it through `cluster.env` (`SLURM_CONF`); the `slurm` fixture exports that to one test.
     """
     root = Path(tempfile.mkdtemp(prefix="seqzoo-slurm-"))
     try:
@@ -55,10 +56,15 @@ def slurm_cluster(cluster_helper):
     except cluster_helper.ClusterError as e:
         shutil.rmtree(root, ignore_errors=True)
         _unavailable(f"the Slurm daemons did not start: {e}")
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in cluster.env.items():
-            mp.setenv(key, value)
-        yield cluster
+    yield cluster
     killed = cluster_helper.stop(root)
     shutil.rmtree(root, ignore_errors=True)
     assert not killed, f"daemons that ignored SIGTERM and were killed: {killed}"
+
+
+@pytest.fixture
+def slurm(slurm_cluster, monkeypatch):
+    """The session's cluster, with its `SLURM_CONF` exported for this test (and so to submitit and the runner)."""
+    for key, value in slurm_cluster.env.items():
+        monkeypatch.setenv(key, value)
+    return slurm_cluster

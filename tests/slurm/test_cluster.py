@@ -13,10 +13,10 @@ import pytest
 WHERE_AM_I = 'echo $(($0 * $0)) "$SLURM_ARRAY_JOB_ID" "$SLURM_ARRAY_TASK_ID" "$SLURM_JOB_PARTITION"'
 
 
-def test_submitit_job_array_returns_results(slurm_cluster, tmp_path):
+def test_submitit_job_array_returns_results(slurm, tmp_path):
     submitit = pytest.importorskip("submitit", reason="submitit is the optional extra: pip install -e '.[slurm]'")
     executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
-    executor.update_parameters(timeout_min=2, slurm_partition=slurm_cluster.partition, cpus_per_task=1)
+    executor.update_parameters(timeout_min=2, slurm_partition=slurm.partition, cpus_per_task=1)
     start = time.monotonic()
     jobs = executor.map_array(submitit.helpers.CommandFunction(["sh", "-c", WHERE_AM_I], verbose=False), [1, 2, 3, 4])
     results = [job.result().split() for job in jobs]
@@ -25,7 +25,7 @@ def test_submitit_job_array_returns_results(slurm_cluster, tmp_path):
     assert list(squares) == ["1", "4", "9", "16"]
     assert len(set(array_ids)) == 1, f"one job array expected, got {set(array_ids)}"
     assert sorted(task_ids) == ["0", "1", "2", "3"]
-    assert set(partitions) == {slurm_cluster.partition}
+    assert set(partitions) == {slurm.partition}
     print(f"4-task submitit array on {os.cpu_count()} cpus: {elapsed:.1f} s")
 
 

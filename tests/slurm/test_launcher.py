@@ -104,7 +104,7 @@ def explain(done: subprocess.CompletedProcess) -> str:
     return f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
 
 
-def test_grid_runs_as_one_array_and_matches_a_local_run(slurm_cluster, tmp_path):
+def test_grid_runs_as_one_array_and_matches_a_local_run(slurm, tmp_path):
     argv = runner_argv(tmp_path / "local", launcher="local")
     local = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert local.returncode == 0, explain(local)
@@ -139,11 +139,15 @@ def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen):
 
 @pytest.fixture(scope="module")
 def preempted(slurm_cluster, tmp_path_factory):
-    """A two-cell array where, once both cells have checkpointed, task 0 is requeued and task 1 cancelled.
+    """(tmp dir, the finished runner, the array job id, the store's records) of one `preempt` run."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in slurm_cluster.env.items():
+            mp.setenv(key, value)
+        yield preempt(tmp_path_factory.mktemp("preempted"))
 
-    Returns (tmp dir, the finished runner process, the array job id, the stores' records).
-    """
-    tmp = tmp_path_factory.mktemp("preempted")
+
+def preempt(tmp: Path) -> tuple[Path, subprocess.CompletedProcess, str, dict[str, store.RunRecord]]:
+    """Run the two-cell grid on Slurm; once both cells have checkpointed, requeue task 0 and cancel task 1."""
     watcher = QueueWatcher()
     watcher.start()
     argv = runner_argv(tmp, *LONGER)
@@ -172,6 +176,7 @@ def _only(records_: dict[str, store.RunRecord], statuses: tuple[str, ...]) -> st
     return matching[0]
 
 
+@pytest.mark.usefixtures("slurm")
 def test_requeued_cell_resumes_from_its_checkpoint(preempted):
     tmp, done, array, runs = preempted
     requeued = _only(runs, ("ok",))
@@ -193,6 +198,7 @@ def test_cancelled_cell_is_recorded_with_its_reason(preempted):
     assert done.returncode not in (0, 2), f"a cancelled cell is not success: {explain(done)}"
 
 
+@pytest.mark.usefixtures("slurm")
 def test_rerun_reruns_only_the_cancelled_cell(preempted):
     tmp, _, _, runs = preempted
     finished = _only(runs, ("ok",))
@@ -210,7 +216,7 @@ def _assert_config_error(done: subprocess.CompletedProcess, key: str, tmp: Path)
     assert not (tmp / "runs").exists() or not any((tmp / "runs").rglob("*")), "no run directory may be written"
 
 
-def test_unknown_partition_is_a_config_error(slurm_cluster, tmp_path):
+def test_unknown_partition_is_a_config_error(slurm, tmp_path):
     done = subprocess.run(
         runner_argv(tmp_path, "launcher.partition=no_such_partition"), cwd=tmp_path, capture_output=True, text=True
     )
@@ -218,11 +224,11 @@ def test_unknown_partition_is_a_config_error(slurm_cluster, tmp_path):
     assert "no_such_partition" in done.stderr
 
 
-def test_unreachable_controller_is_a_config_error(slurm_cluster, cluster_helper, tmp_path):
+def test_unreachable_controller_is_a_config_error(slurm, cluster_helper, tmp_path):
     """A copy of the cluster's config whose controller port nothing listens on."""
     (port,) = cluster_helper.free_ports(1)
     conf = tmp_path / "slurm.conf"
-    conf.write_text(re.sub(r"(?m)^SlurmctldPort=\d+$", f"SlurmctldPort={port}", slurm_cluster.conf.read_text()))
+    conf.write_text(re.sub(r"(?m)^SlurmctldPort=\d+$", f"SlurmctldPort={port}", slurm.conf.read_text()))
     env = {**os.environ, "SLURM_CONF": str(conf)}
     start = time.monotonic()
     done = subprocess.run(runner_argv(tmp_path), cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
