@@ -14,9 +14,11 @@ from ablations.tasks import (  # noqa: F401  (importing a module registers its t
     forgetting,
     induction,
     long_memory,
+    lra_text,
     lti_recovery,
     mnist,
     mqar,
+    pathfinder,
     ucr,
 )
 from ablations.tasks.base import (

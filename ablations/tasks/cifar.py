@@ -106,3 +106,12 @@ class SCIFAR(ImageTask):
             test = self.sequences(images[5], batches[5][1])
             self._data = (*random_split(train, self.cfg.val_fraction, self.cfg.split_seed), test)
         return self._data
+
+
+@register_task("lra_image")
+class LRAImage(SCIFAR):
+    """The LRA's Image task: grayscale CIFAR-10 read pixel by pixel (L = 1024), s4's setting."""
+
+    @dataclass
+    class Config(SCIFAR.Config):
+        grayscale: bool = True  # one luma channel instead of RGB as three channels

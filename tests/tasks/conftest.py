@@ -1,7 +1,15 @@
 """Tiny builds of every task for the tests: small synthetic sizes, and fixture files for file-based tasks."""
 
 import pytest
-from fixture_files import write_cifar, write_mnist, write_toy_ucr
+from fixture_files import (
+    write_aan,
+    write_cifar,
+    write_imdb,
+    write_listops,
+    write_mnist,
+    write_pathfinder,
+    write_toy_ucr,
+)
 
 from ablations.tasks import build_task
 
@@ -23,6 +31,12 @@ TINY = {
     "sfashion": {"pool": 2},
     "psfashion": {"pool": 2},
     "scifar": {"pool": 4},
+    "lra_image": {"pool": 4},
+    "lra_listops": {"l_max": 32},
+    "lra_text": {"l_max": 32, "min_freq": 1},
+    "lra_retrieval": {"l_max": 64},
+    "lra_pathfinder": {"pool": 4},
+    "lra_pathx": {"resolution": 32, "pool": 4},
 }
 """Overrides that make each task small enough to train a few steps in a test."""
 
@@ -34,6 +48,12 @@ FIXTURES = {
     "sfashion": lambda root: write_mnist(root / "fashion_mnist", gz=True),
     "psfashion": lambda root: write_mnist(root / "fashion_mnist" / "FashionMNIST" / "raw"),
     "scifar": lambda root: write_cifar(root / "cifar" / "cifar-10-batches-py"),
+    "lra_image": lambda root: write_cifar(root / "cifar" / "cifar-10-batches-py"),
+    "lra_listops": lambda root: write_listops(root / "listops"),
+    "lra_text": lambda root: write_imdb(root / "imdb" / "aclImdb"),
+    "lra_retrieval": lambda root: write_aan(root / "aan"),
+    "lra_pathfinder": lambda root: write_pathfinder(root),
+    "lra_pathx": lambda root: write_pathfinder(root),
 }
 """Writers of small official-format files for the tasks that read files (called with the data root)."""
 

@@ -79,3 +79,67 @@ def write_toy_ucr(root, n_train=12, n_test=6, length=10, seed=0):
         write_ts(root / "ucr" / "Toy" / f"Toy_{split}.ts", [[list(v)] for v in values], labels)
         out[split] = (values, labels)
     return out
+
+
+def write_listops(folder, rows_per_split=None):
+    """basic_{train,val,test}.tsv with a header and (Source, Target) rows; returns the rows per split."""
+    rows_per_split = rows_per_split or {
+        "train": [("( ( [MAX 2 9 ] 3 ) ] )", 9), ("[MIN 4 ( [SM 1 2 ] ) ]", 3), ("[MED 1 5 7 ]", 5), ("[MAX 0 8 ]", 8)],
+        "val": [("[MIN 6 7 ]", 6), ("[MAX 1 2 ]", 2)],
+        "test": [("[SM 9 9 ]", 8), ("[MED 3 ( 4 ) 5 ]", 4)],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in rows_per_split.items():
+        lines = ["Source\tTarget"] + [f"{src}\t{tgt}" for src, tgt in rows]
+        (folder / f"basic_{split}.tsv").write_text("\n".join(lines) + "\n")
+    return rows_per_split
+
+
+def write_imdb(folder, n_per_class=6):
+    """aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt with short reviews; returns {split: [(text, label)]}."""
+    words = {"pos": ["great", "good", "loved it"], "neg": ["bad", "awful", "boring"]}
+    out = {}
+    for split in ("train", "test"):
+        out[split] = []
+        for label, polarity in enumerate(("neg", "pos")):
+            (folder / split / polarity).mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                text = f"{words[polarity][i % 3]} film #{i}" + (
+                    "~" if (split, polarity, i) == ("train", "pos", 0) else ""
+                )
+                (folder / split / polarity / f"{i}_{7 if label else 2}.txt").write_text(text)
+                out[split].append((text, label))
+    return out
+
+
+def write_aan(folder, n=6):
+    """new_aan_pairs.{train,eval,test}.tsv: label, id1, id2, text1, text2 (no header); returns rows per split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split in ("train", "eval", "test"):
+        rows = [(f"{i % 2}.0", f"p{i}", f"q{i}", f"paper {i} on parsing", f"citing {i}: we parse") for i in range(n)]
+        (folder / f"new_aan_pairs.{split}.tsv").write_text("\n".join("\t".join(r) for r in rows) + "\n")
+        out[split] = rows
+    return out
+
+
+def write_pathfinder(root, resolution=32, n=20, npy=False, seed=0):
+    """A release-layout Pathfinder set under ``root/pathfinder/pathfinder{R}``: PNGs and metadata, text or npy."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    base = root / "pathfinder" / f"pathfinder{resolution}" / "curv_contour_length_14"
+    (base / "imgs" / "0").mkdir(parents=True, exist_ok=True)
+    (base / "metadata").mkdir(parents=True, exist_ok=True)
+    rows, images = [], []
+    for i in range(n):
+        image = rng.integers(0, 256, (resolution, resolution), dtype=np.uint8)
+        Image.fromarray(image).save(base / "imgs" / "0" / f"sample_{i}.png")
+        rows.append(["imgs/0", f"sample_{i}.png", str(i), str(i % 2), "14", "1.5", "1", "1", "2", "3", "1"])
+        images.append(image)
+    if npy:
+        with open(base / "metadata" / "0.npy", "wb") as f:
+            np.save(f, np.array(rows))
+    else:
+        (base / "metadata" / "0.npy").write_text("\n".join(" ".join(r) for r in rows) + "\n")
+    return images, [int(r[3]) for r in rows]
