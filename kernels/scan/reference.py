@@ -18,9 +18,12 @@ def expand_blocks(x: torch.Tensor, d: int) -> torch.Tensor:
     return x.unsqueeze(-2).expand(*lead, h, d // h, n).reshape(*lead, d, n)
 
 
-def step_size(args: ScanArgs) -> torch.Tensor:
-    """Δ = softplus(dt + dt_bias) (or without softplus), shape (b, L, d) or (d,) for a time-invariant step."""
-    delta = args.dt if args.dt_bias is None else args.dt + args.dt_bias
+def step_size(args: ScanArgs, dtype: torch.dtype) -> torch.Tensor:
+    """Δ = softplus(dt + dt_bias) (or without softplus) in ``dtype``, shape (b, L, d) or (d,) for a time-invariant step.
+
+    dt and dt_bias are cast before they are added, so half-precision inputs are not rounded once more.
+    """
+    delta = args.dt.to(dtype) if args.dt_bias is None else args.dt.to(dtype) + args.dt_bias.to(dtype)
     return F.softplus(delta) if args.dt_softplus else delta
 
 
@@ -32,7 +35,7 @@ def scan_reference(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
     state_dtype = args.A.dtype if args.is_complex else real
     A = args.A.to(state_dtype)
     u = args.u.to(real)
-    delta = step_size(args).to(real).expand(b, L, d)
+    delta = step_size(args, real).expand(b, L, d)
     state = (
         torch.zeros(b, d, n, dtype=state_dtype, device=u.device)
         if args.initial_state is None
