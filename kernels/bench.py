@@ -1,0 +1,350 @@
+"""Benchmark of the selective-scan backends, side by side: ``python -m kernels.bench``.
+
+For every shape of a named set and every backend, the median time of the forward pass (under ``no_grad``) and
+of forward + backward (random upstream gradient, gradients to every tensor argument) over ``--repeats`` runs
+after a warm-up; the runs of the backends are interleaved so that a change of machine load hits all of them
+alike. Each backend's output and gradients are compared with the float64 reference on the same inputs.
+Writes ``<device>_<backends>_vs_<baseline>.json`` (one record per shape and backend, plus the environment)
+and a markdown table of the same name.
+
+Extending it: a new implementation or a peer (mamba_ssm's ``selective_scan_fn``, an FFT-convolution S4D)
+is one :func:`register_runner` call with a ``supports`` predicate (peers run only the shapes they can
+express); a new shape is a :class:`ScanCase` in :data:`SHAPE_SETS`; further columns (a bandwidth floor, say)
+are keys added to the records in :func:`measure`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from kernels.scan import selective_scan
+
+
+@dataclass(frozen=True)
+class ScanCase:
+    """One configuration of the scan contract: sizes and every switch; ``inputs()`` draws random arguments.
+
+    ``B`` / ``C`` say which parts are given: ``"selective"`` (b, L, h, n), ``"bias"`` (d, n) or ``"both"``.
+    ``complex_B`` / ``complex_C`` make those parts complex (only with ``complex_A``); ``dt`` is
+    ``"selective"`` (b, L, d) or ``"invariant"`` (d,).
+    """
+
+    b: int
+    L: int
+    d: int
+    n: int
+    h: int = 1
+    complex_A: bool = True
+    complex_B: bool = True
+    complex_C: bool = False
+    B: str = "both"
+    C: str = "selective"
+    discretization: str = "zoh"
+    dt: str = "selective"
+    D: bool = True
+    z: bool = False
+    dt_bias: bool = True
+    dt_softplus: bool = True
+    initial_state: bool = False
+    return_last_state: bool = True
+
+    @property
+    def name(self) -> str:
+        """e.g. ``b2-L63-d12-n5-h3-complex-bias``: sizes, the kind of A, and whether B has a bias."""
+        kind = "complex" if self.complex_A else "real"
+        bias = "-bias" if self.B in ("bias", "both") else ""
+        return f"b{self.b}-L{self.L}-d{self.d}-n{self.n}-h{self.h}-{kind}{bias}"
+
+    def inputs(self, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0) -> dict:
+        """Keyword arguments of :func:`selective_scan` (all but ``backend``), drawn from ``seed``."""
+        g = torch.Generator().manual_seed(seed)
+        b, L, d, n, h = self.b, self.L, self.d, self.n, self.h
+        cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        real = torch.float64 if dtype == torch.float64 else torch.float32
+
+        def randn(*shape, complex_=False):
+            x = torch.randn(*shape, 2 if complex_ else 1, generator=g, dtype=real)
+            return torch.view_as_complex(x).to(cdtype) / math.sqrt(2) if complex_ else x[..., 0].to(dtype)
+
+        A_re = -torch.exp(0.5 * torch.randn(d, n, generator=g, dtype=real))  # about −(0.4 … 2.7)
+        A = torch.complex(A_re, math.pi * torch.arange(n, dtype=real) + torch.randn(d, n, generator=g, dtype=real))
+        if self.dt_softplus:  # Δ = softplus(dt + dt_bias) around 0.1
+            dt = randn(*((d,) if self.dt == "invariant" else (b, L, d))) - 2
+            dt_bias = 0.5 * randn(d)
+        else:  # Δ = dt + dt_bias must stay positive
+            dt = (0.1 * torch.rand(*((d,) if self.dt == "invariant" else (b, L, d)), generator=g) + 0.01).to(dtype)
+            dt_bias = (0.01 * torch.rand(d, generator=g)).to(dtype)
+        args = dict(
+            u=randn(b, L, d),
+            dt=dt,
+            A=A.to(cdtype) if self.complex_A else A_re.to(dtype),
+            B=randn(b, L, h, n, complex_=self.complex_B) if self.B in ("selective", "both") else None,
+            C=randn(b, L, h, n, complex_=self.complex_C) if self.C in ("selective", "both") else None,
+            B_bias=randn(d, n, complex_=self.complex_B) if self.B in ("bias", "both") else None,
+            C_bias=randn(d, n, complex_=self.complex_C) if self.C in ("bias", "both") else None,
+            D=randn(d) if self.D else None,
+            z=randn(b, L, d) if self.z else None,
+            dt_bias=dt_bias if self.dt_bias else None,
+            dt_softplus=self.dt_softplus,
+            discretization=self.discretization,
+            initial_state=randn(b, d, n, complex_=self.complex_A) if self.initial_state else None,
+            return_last_state=self.return_last_state,
+        )
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
+
+
+def float64(inputs: dict) -> dict:
+    """The same arguments in float64 / complex128."""
+    return {
+        k: (v.to(torch.complex128) if v.is_complex() else v.double()) if isinstance(v, torch.Tensor) else v
+        for k, v in inputs.items()
+    }
+
+
+# Named shape sets: the CPU set is the acceptance shape of the fast CPU backend plus S6 and S4D shapes.
+SHAPE_SETS: dict[str, dict[str, ScanCase]] = {
+    "cpu": {
+        "b2s6": ScanCase(8, 1024, 128, 16, h=8, B="both", C="selective", discretization="zoh"),
+        "s6": ScanCase(
+            8,
+            1024,
+            128,
+            16,
+            h=1,
+            complex_A=False,
+            complex_B=False,
+            B="selective",
+            C="selective",
+            discretization="euler",
+            z=True,
+        ),  # fmt: skip
+        "s4d": ScanCase(8, 1024, 128, 32, complex_C=True, B="bias", C="bias", dt="invariant"),
+    },
+    "smoke": {
+        "b2s6": ScanCase(2, 40, 12, 4, h=3, B="both", C="selective", discretization="zoh"),
+        "s6": ScanCase(2, 40, 12, 4, complex_A=False, complex_B=False, B="selective", discretization="euler", z=True),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A timed implementation: ``fn(inputs)`` returns the scan's ``y``; ``supports(case, device)`` filters shapes."""
+
+    fn: Callable[[dict], torch.Tensor]
+    supports: Callable[[ScanCase, str], bool]
+
+
+RUNNERS: dict[str, Runner] = {}
+
+
+def register_runner(name: str, supports: Callable[[ScanCase, str], bool] = lambda case, device: True):
+    """Decorator: register ``fn(inputs) -> y`` as the benchmarked implementation ``name``."""
+
+    def register(fn):
+        RUNNERS[name] = Runner(fn, supports)
+        return fn
+
+    return register
+
+
+def _backend_runner(backend: str):
+    def run(inputs: dict) -> torch.Tensor:
+        return selective_scan(**inputs, backend=backend)[0]
+
+    return run
+
+
+register_runner("reference")(_backend_runner("reference"))
+register_runner("torch")(_backend_runner("torch"))
+register_runner("triton", supports=lambda case, device: device == "cuda")(_backend_runner("triton"))
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time_us(fn: Callable[[], object], device: str) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return (time.perf_counter() - start) * 1e6
+
+
+def _differentiable(inputs: dict) -> tuple[dict, list[str]]:
+    """A copy of ``inputs`` whose tensors require grad, and their names."""
+    out, names = {}, []
+    for k, v in inputs.items():
+        if isinstance(v, torch.Tensor):
+            v = v.detach().requires_grad_()
+            names.append(k)
+        out[k] = v
+    return out, names
+
+
+def _rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    actual, expected = actual.detach().to(expected.dtype), expected.detach()
+    return ((actual - expected).norm() / expected.norm().clamp_min(1e-30)).item()
+
+
+def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmup: int = 1) -> list[dict]:
+    """Time ``runners`` side by side on ``case`` and compare each with the float64 reference; one record each."""
+    inputs = case.inputs(torch.float32, device)
+    grad_inputs, names = _differentiable(inputs)
+    upstream = torch.randn(case.b, case.L, case.d, device=device)
+
+    exact_inputs, _ = _differentiable(float64(inputs))
+    y_exact = RUNNERS["reference"].fn(exact_inputs)
+    grads_exact = torch.autograd.grad(y_exact, [exact_inputs[k] for k in names], upstream.double())
+
+    def forward(name):
+        def run():
+            with torch.no_grad():
+                RUNNERS[name].fn(inputs)
+
+        return run
+
+    def forward_backward(name):
+        def run():
+            y = RUNNERS[name].fn(grad_inputs)
+            return y, torch.autograd.grad(y, [grad_inputs[k] for k in names], upstream)
+
+        return run
+
+    times = {name: {"fwd": [], "fwd_bwd": []} for name in runners}
+    records = []
+    for name in runners:
+        y, grads = forward_backward(name)()
+        records.append(
+            {
+                "shape": case.name,
+                "case": dataclasses.asdict(case),
+                "backend": name,
+                "dtype": "float32",
+                "rel_err_y": _rel_err(y, y_exact),
+                "rel_err_grad": max(_rel_err(g, e) for g, e in zip(grads, grads_exact, strict=True)),
+            }
+        )
+    for i in range(warmup + repeats):
+        for name in runners:
+            fwd = _time_us(forward(name), device)
+            fwd_bwd = _time_us(forward_backward(name), device)
+            if i >= warmup:
+                times[name]["fwd"].append(fwd)
+                times[name]["fwd_bwd"].append(fwd_bwd)
+    for record in records:
+        t = times[record["backend"]]
+        record |= {"fwd_us": statistics.median(t["fwd"]), "fwd_bwd_us": statistics.median(t["fwd_bwd"])}
+        record["repeats"] = {"fwd_us": t["fwd"], "fwd_bwd_us": t["fwd_bwd"]}
+    return records
+
+
+def add_speedups(records: list[dict], baseline: str) -> None:
+    """``speedup[baseline]`` = baseline time / backend time (> 1: faster than the baseline), per shape."""
+    base = {r["shape"]: r for r in records if r["backend"] == baseline}
+    for r in records:
+        if r["shape"] in base:
+            b = base[r["shape"]]
+            r.setdefault("speedup", {})[baseline] = {k: b[k] / r[k] for k in ("fwd_us", "fwd_bwd_us")}
+
+
+def environment(device: str) -> dict:
+    """Device name, versions, threads and the load average, recorded with every result."""
+
+    def version(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return None
+
+    if device == "cuda":
+        name = torch.cuda.get_device_name()
+    else:
+        name = platform.processor() or platform.machine()
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+        except (OSError, StopIteration):
+            pass
+    return {
+        "device": device,
+        "device_name": name,
+        "torch": torch.__version__,
+        "triton": version("triton"),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def markdown(records: list[dict], env: dict, baseline: str) -> str:
+    """A table: shape, backend, fwd and fwd+bwd µs, speedups over the baseline, errors vs float64."""
+    lines = [
+        f"# Selective scan on {env['device']} ({env['device_name']})",
+        "",
+        f"torch {env['torch']}, triton {env['triton']}, {env['threads']} threads, load average before/after "
+        f"{env['load_average']} / {env.get('load_average_after')}. Median of the repeats after a warm-up; float32 "
+        "inputs; errors are norm-wise relative errors against the float64 reference (y; worst input gradient).",
+        "",
+        f"| shape | backend | fwd µs | fwd+bwd µs | fwd speedup vs {baseline} | fwd+bwd speedup vs {baseline} "
+        "| rel. err. y | rel. err. grad |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in records:
+        s = r.get("speedup", {}).get(baseline, {})
+        lines.append(
+            f"| {r['shape']} | {r['backend']} | {r['fwd_us']:.0f} | {r['fwd_bwd_us']:.0f} "
+            f"| {s.get('fwd_us', float('nan')):.1f}× | {s.get('fwd_bwd_us', float('nan')):.1f}× "
+            f"| {r['rel_err_y']:.1e} | {r['rel_err_grad']:.1e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(prog="python -m kernels.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", nargs="+", default=["torch"], choices=sorted(RUNNERS), help="what to time")
+    parser.add_argument("--baseline", default="reference", choices=sorted(RUNNERS), help="timed too; ratios vs it")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--shapes", default="cpu", choices=sorted(SHAPE_SETS), help="named shape set")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="folder for the JSON and markdown")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per backend, after one warm-up")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env = environment(args.device)
+    runners = [args.baseline, *(b for b in args.backend if b != args.baseline)]
+    records = []
+    for shape, case in SHAPE_SETS[args.shapes].items():
+        usable = [r for r in runners if RUNNERS[r].supports(case, args.device)]
+        for record in measure(case, usable, args.device, args.repeats):
+            records.append({"name": shape, **record})
+            print(f"{shape:8s} {record['backend']:10s} fwd {record['fwd_us']:12.0f} µs  "
+                  f"fwd+bwd {record['fwd_bwd_us']:12.0f} µs  err {record['rel_err_y']:.1e}", flush=True)  # fmt: skip
+    add_speedups(records, args.baseline)
+    env["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    stem = f"{args.device}_{'_'.join(b for b in runners if b != args.baseline)}_vs_{args.baseline}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps({"environment": env, "records": records}, indent=1) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown(records, env, args.baseline))
+    print(f"wrote {args.out / stem}.json and .md")
+    return records
+
+
+if __name__ == "__main__":
+    main()
