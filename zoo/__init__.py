@@ -3,7 +3,6 @@
 from zoo import mixers  # noqa: F401  (registers the built-in mixers)
 from zoo.block import Block
 from zoo.model import InputSpec, ModelConfig, OutputSpec, SequenceModel, param_groups
-from zoo.plugins import import_plugins
 from zoo.registry import (
     ConfigError,
     Mixer,
@@ -27,7 +26,6 @@ __all__ = [
     "build_mixer",
     "config_fields",
     "get_mixer",
-    "import_plugins",
     "list_mixer_configs",
     "list_mixers",
     "load_mixer_config",

@@ -16,6 +16,20 @@ from zoo.mixers.ssm import check_ssm_config
 from zoo.registry import ConfigError, Mixer, register_mixer
 
 
+class CausalConv1d(nn.Conv1d):
+    """Mamba's short depthwise convolution over time, causal: (batch, length, d) -> (batch, length, d).
+
+    Left padding only (``kernel_size − 1`` steps), so output t sees inputs t − kernel_size + 1 … t. A Conv1d
+    subclass, so its parameters keep Conv1d's names (``weight``, ``bias``). Shared with ``zoo/mixers/ncs_ssm.py``.
+    """
+
+    def __init__(self, d: int, kernel_size: int, bias: bool = True):
+        super().__init__(d, d, kernel_size, groups=d, padding=kernel_size - 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2))[..., : x.shape[1]].transpose(1, 2)
+
+
 @register_mixer("mamba")
 class Mamba(Mixer):
     """x (batch, length, d) -> [u, z] = in_proj(x) (inner width e·d each) -> u = silu(causal_conv(u))
@@ -44,15 +58,13 @@ class Mamba(Mixer):
             raise ConfigError(f"mamba.expand = {cfg.expand}, d_conv = {cfg.d_conv}: both must be positive integers.")
         inner = cfg.expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * inner, bias=cfg.proj_bias)
-        self.conv = nn.Conv1d(inner, inner, cfg.d_conv, groups=inner, padding=cfg.d_conv - 1, bias=cfg.conv_bias)
+        self.conv = CausalConv1d(inner, cfg.d_conv, bias=cfg.conv_bias)
         self.core = S6Core(inner, cfg, resolve_dt_rank(cfg, d_model))
         self.out_proj = nn.Linear(inner, d_model, bias=cfg.proj_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        L = x.shape[1]
         u, z = self.in_proj(x).chunk(2, dim=-1)
-        u = self.conv(u.transpose(1, 2))[..., :L].transpose(1, 2)  # left padding only: causal
-        return self.out_proj(self.core(F.silu(u), z))
+        return self.out_proj(self.core(F.silu(self.conv(u)), z))
 
     def optim_hints(self):
         return self.core.optim_hints()
