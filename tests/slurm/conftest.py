@@ -1,8 +1,9 @@
 """A real single-node Slurm cluster for the whole test session, brought up by `scripts/slurm_cluster.py`.
 
 The tests in this folder skip, with the reason, where the Slurm and munge daemons are not installed
-(`apt-get install slurmctld slurmd slurm-client munge`) or cannot start. Set `SEQZOO_REQUIRE_SLURM=1`
-(CI does) to turn that skip into a failure, so a broken install cannot pass as a skipped test.
+(`apt-get install slurmctld slurmd slurm-client munge`) or cannot start, or submitit is missing. With
+`SEQZOO_REQUIRE_SLURM=1` (for CI, which installs all of these) the skip becomes a failure, so a broken
+install cannot pass as a skipped test.
 """
 
 import importlib.util
@@ -44,6 +45,16 @@ def cluster_helper():
 
 
 @pytest.fixture(scope="session")
+def submitit():
+    """The submitit module (the optional extra `seqzoo[slurm]`); skips where it is not installed."""
+    try:
+        import submitit
+    except ImportError:
+        _unavailable("submitit not installed (launcher=slurm's optional extra): pip install -e '.[slurm]'")
+    return submitit
+
+
+@pytest.fixture(scope="session")
 def slurm_cluster(cluster_helper):
     """A running cluster for the whole session, stopped (every daemon by its pid file) at its end.
 
@@ -63,7 +74,7 @@ def slurm_cluster(cluster_helper):
 
 
 @pytest.fixture
-def slurm(slurm_cluster, monkeypatch):
+def slurm(slurm_cluster, submitit, monkeypatch):
     """The session's cluster, with its `SLURM_CONF` exported for this test (and so to submitit and the runner)."""
     for key, value in slurm_cluster.env.items():
         monkeypatch.setenv(key, value)

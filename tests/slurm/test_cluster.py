@@ -6,15 +6,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 # Runs inside each array task (a shell command, so the job needs no test module on its import path):
 # prints its argument squared and the Slurm ids the task ran under.
 WHERE_AM_I = 'echo $(($0 * $0)) "$SLURM_ARRAY_JOB_ID" "$SLURM_ARRAY_TASK_ID" "$SLURM_JOB_PARTITION"'
 
 
-def test_submitit_job_array_returns_results(slurm, tmp_path):
-    submitit = pytest.importorskip("submitit", reason="submitit is the optional extra: pip install -e '.[slurm]'")
+def test_submitit_job_array_returns_results(slurm, submitit, tmp_path):
     executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
     executor.update_parameters(timeout_min=2, slurm_partition=slurm.partition, cpus_per_task=1)
     start = time.monotonic()

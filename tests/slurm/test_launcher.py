@@ -18,8 +18,6 @@ import pytest
 
 from ablations import store
 
-pytest.importorskip("submitit", reason="launcher=slurm needs the optional extra: pip install -e '.[slurm]'")
-
 GRID = "smoke"
 # One CPU thread per cell (as Slurm allots), no GPU, little memory, a fast poll; train.threads is not part of
 # the run id, so local and Slurm runs of these settings land in the same run directories.
@@ -138,7 +136,7 @@ def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen):
 
 
 @pytest.fixture(scope="module")
-def preempted(slurm_cluster, tmp_path_factory):
+def preempted(slurm_cluster, submitit, tmp_path_factory):
     """(tmp dir, the finished runner, the array job id, the store's records) of one `preempt` run."""
     with pytest.MonkeyPatch.context() as mp:
         for key, value in slurm_cluster.env.items():
