@@ -30,6 +30,12 @@ class LaunchConfig:
     n_tiles: int
     n_chunks: int
     num_warps: int
+    time_major: bool = False  # copy row-major u, dt, z into (b, d, L) memory first (the scan runs along time)
+
+
+# On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
+# axis, so each thread scans a run of consecutive steps (see benchmarks/README.md for the measured difference).
+TIME_MAJOR_ON_GPU = True
 
 
 def _largest_pow2_divisor(p: int, cap: int) -> int:
@@ -48,7 +54,9 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         block_r = block_r or _largest_pow2_divisor(p, 4)
         tile = tile or 8
         tiles_per_chunk = tiles_per_chunk or 2
-        num_warps = 1
+        n_tiles = -(-L // tile)
+        tiles_per_chunk = min(tiles_per_chunk, n_tiles)
+        return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, -(-n_tiles // tiles_per_chunk), 1)
     else:
         block_r = block_r or _largest_pow2_divisor(p, 8)
         tile = tile or 256
@@ -61,7 +69,8 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
             tiles_per_chunk = -(-n_tiles // n_chunks)
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
-    return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, -(-n_tiles // tiles_per_chunk), num_warps)
+    n_chunks = -(-n_tiles // tiles_per_chunk)
+    return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, time_major=TIME_MAJOR_ON_GPU)
 
 
 @dataclass
@@ -113,9 +122,9 @@ def same_layout(x: torch.Tensor, time_major_: bool) -> torch.Tensor:
     return x.transpose(1, 2).contiguous().transpose(1, 2) if time_major_ else x.contiguous()
 
 
-def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh) -> Prepared:
+def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, force_time_major) -> Prepared:
     b, L, d = u.shape
-    layout = time_major(u)
+    layout = force_time_major or time_major(u)
     n = A.shape[1]
     is_complex = A.is_complex()
     flags = dict(
@@ -185,97 +194,89 @@ class _TritonScan(torch.autograd.Function):
     def forward(ctx, u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
         from kernels.scan.triton_fwd import launch_forward
 
-        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh)
+        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, cfg.time_major and u.is_cuda)
         is_complex = x.flags["IS_COMPLEX"]
         pair = (2,) if is_complex else ()
-        dev = u.device
+        f32 = dict(device=u.device, dtype=torch.float32)
         b, d, n = x.b, x.d, x.n
         y = torch.empty_like(x.u)
-        ckpt = torch.empty(b, cfg.n_tiles, d, n, *pair, device=dev, dtype=torch.float32)
-        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, device=dev, dtype=torch.float32)
+        ckpt = torch.empty(b, cfg.n_tiles, d, n, *pair, **f32)
+        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
         chunk[:, 0] = 0 if initial_state is None else _state_pairs(initial_state, is_complex)
-        last = torch.empty(b, d, n, *pair, device=dev, dtype=torch.float32)
-        sumdt = torch.empty(b, cfg.n_chunks, d, device=dev, dtype=torch.float32)
+        last = torch.empty(b, d, n, *pair, **f32)
+        sumdt = torch.empty(b, cfg.n_chunks, d, **f32)
         launch_forward(x, cfg, y, ckpt, chunk, last, sumdt)
-        ctx.save_for_backward(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, ckpt, sumdt)
-        ctx.settings = (h, dt_softplus, zoh, cfg)
+        # keep the prepared tensors (already laid out for the kernels) and the originals' dtypes
+        names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
+        ctx.save_for_backward(*(getattr(x, k) for k in names), ckpt, sumdt)
+        originals = (u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state)
+        ctx.likes = [None if t is None else (t.dtype, t.is_complex(), t.dim()) for t in originals]
+        ctx.settings = (x.b, x.L, x.d, x.n, h, x.flags, cfg)
         state_dtype = A.dtype if is_complex else torch.float32
-        last_state = _as_state(last, is_complex).to(state_dtype)
-        return y, last_state
+        return y, _as_state(last, is_complex).to(state_dtype)
 
     @staticmethod
     def backward(ctx, dy, dlast):
         from kernels.scan.triton_bwd import launch_backward
 
-        u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, ckpt, sumdt = ctx.saved_tensors
-        h, dt_softplus, zoh, cfg = ctx.settings
-        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh)
-        is_complex = x.flags["IS_COMPLEX"]
+        *saved, ckpt, sumdt = ctx.saved_tensors
+        b, L, d, n, h, flags, cfg = ctx.settings
+        x = Prepared(*saved, b=b, L=L, d=d, n=n, h=h, flags=flags)
+        names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias", "h0")
+        likes = dict(zip(names, ctx.likes, strict=True))
+        is_complex = flags["IS_COMPLEX"]
         pair = (2,) if is_complex else ()
-        dev = u.device
-        b, L, d, n = x.b, x.L, x.d, x.n
-        f32 = dict(device=dev, dtype=torch.float32)
-        dy = torch.zeros_like(x.u) if dy is None else same_layout(dy, time_major(x.u))
+        f32 = dict(device=x.u.device, dtype=torch.float32)
+        dy = same_layout(dy, time_major(x.u))
         chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
         chunk[:, -1] = 0 if dlast is None else _state_pairs(dlast, is_complex)
 
-        def sel_buffer(t):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
-            if t is None:
+        def sel_buffer(name):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
+            if likes[name] is None:
                 return None
-            return torch.zeros(b, h, n, L, *((2,) if t.is_complex() else ()), **f32)
+            return torch.zeros(b, h, n, L, *((2,) if likes[name][1] else ()), **f32)
+
+        def part(name, *shape):
+            return None if likes[name] is None else torch.empty(b, cfg.n_tiles, *shape, **f32)
 
         g = Grads(
             du=torch.empty_like(x.u),
             ddt=torch.empty_like(x.dt) if x.dt.dim() == 3 else None,
-            dz=None if z is None else torch.empty_like(x.z),
-            dB=sel_buffer(B),
-            dC=sel_buffer(C),
-            dA_part=torch.empty(b, cfg.n_tiles, d, n, *pair, **f32),
-            dBb_part=None if B_bias is None else torch.empty(b, cfg.n_tiles, d, n, *pair, **f32),
-            dCb_part=None if C_bias is None else torch.empty(b, cfg.n_tiles, d, n, *pair, **f32),
-            dD_part=None if D is None else torch.empty(b, cfg.n_tiles, d, **f32),
+            dz=None if x.z is None else torch.empty_like(x.z),
+            dB=sel_buffer("B"),
+            dC=sel_buffer("C"),
+            dA_part=part("A", d, n, *pair),
+            dBb_part=part("B_bias", d, n, *pair),
+            dCb_part=part("C_bias", d, n, *pair),
+            dD_part=part("D", d),
             ddt_part=torch.empty(b, cfg.n_tiles, d, **f32),
             dh0=torch.empty(b, d, n, *pair, **f32),
         )
         launch_backward(x, cfg, dy, ckpt, chunk, sumdt, g)
 
-        def per_channel(part, like):  # sum per-tile partials over (b, tiles); complex pairs back to complex
-            if part is None:
+        def cast(t, name):  # a float32 (…[, 2]) result to the original argument's dtype
+            if t is None or likes[name] is None:
                 return None
-            total = part.sum((0, 1))
-            if total.dim() > like.dim() and not like.is_complex():  # real bias next to a complex A: Re part
-                total = total[..., 0]
-            if like.is_complex():
-                return torch.view_as_complex(total.contiguous()).to(like.dtype)
-            return total.to(like.dtype)
+            dtype, cplx, dim = likes[name]
+            if cplx:
+                return torch.view_as_complex(t.contiguous()).to(dtype)
+            return (t[..., 0] if t.dim() > dim else t).to(dtype)  # a real bias next to a complex A: Re part
 
-        def selective(buf, like):  # (b, h, n, L[, 2]) -> (b, L, h, n)
-            if buf is None:
-                return None
-            if like.is_complex():
-                return torch.view_as_complex(buf.permute(0, 3, 1, 2, 4).contiguous()).to(like.dtype)
-            return buf.permute(0, 3, 1, 2).to(like.dtype)
+        def per_channel(t, name):  # sum per-tile partials over (b, tiles)
+            return None if t is None else cast(t.sum((0, 1)), name)
+
+        def selective(t, name):  # (b, h, n, L[, 2]) -> (b, L, h, n)
+            return None if t is None else cast(t.movedim(3, 1), name)
 
         ddt_channel = g.ddt_part.sum((0, 1))
-        grad_dt = g.ddt if g.ddt is not None else ddt_channel.to(dt.dtype)
-        grad_h0 = None if initial_state is None else _as_state(g.dh0, is_complex).to(initial_state.dtype)
+        grad_dt = g.ddt if g.ddt is not None else ddt_channel.to(likes["dt"][0])
+        grad_h0 = None if likes["h0"] is None else cast(g.dh0, "h0")
+        grad_dtb = None if likes["dt_bias"] is None else ddt_channel.to(likes["dt_bias"][0])
         return (
-            g.du,
-            grad_dt,
-            per_channel(g.dA_part, A),
-            selective(g.dB, B),
-            selective(g.dC, C),
-            per_channel(g.dBb_part, B_bias),
-            per_channel(g.dCb_part, C_bias),
-            per_channel(g.dD_part, D),
-            g.dz,
-            None if dt_bias is None else ddt_channel.to(dt_bias.dtype),
-            grad_h0,
-            None,
-            None,
-            None,
-            None,
-        )
+            g.du, grad_dt, per_channel(g.dA_part, "A"), selective(g.dB, "B"), selective(g.dC, "C"),
+            per_channel(g.dBb_part, "B_bias"), per_channel(g.dCb_part, "C_bias"), per_channel(g.dD_part, "D"),
+            g.dz, grad_dtb, grad_h0, None, None, None, None,
+        )  # fmt: skip
 
 
 def scan_with_config(args: ScanArgs, cfg: LaunchConfig) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,355 @@
+"""GPU check and benchmark of the Triton scan, in one run: ``python -m benchmarks.gpu_bench [--out DIR]``.
+
+For every shape of issue 4's table: relative errors of the Triton backend against the float64 reference (forward,
+last state, every gradient; on one batch row and at most 4096 steps, where the step loop stays affordable),
+then median µs of forward and forward+backward for the Triton backend, the torch backend, and the peers that are
+present (mamba_ssm's ``selective_scan_fn``, an FFT-convolution S4D for the time-invariant shape). Each shape's
+floor is max(bytes moved / measured copy bandwidth, exponentials / measured exp throughput). Writes
+``gpu_bench.json`` and ``gpu_bench.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from kernels import selective_scan
+
+SHAPES = [
+    # name, b, d, L, n, complex A, h, dtype, extra switches
+    ("mamba130m-bf16", 8, 1536, 2048, 16, False, 1, torch.bfloat16, "mamba"),
+    ("mamba130m-fp32", 8, 1536, 2048, 16, False, 1, torch.float32, "mamba"),
+    ("long-bf16", 2, 512, 16384, 16, False, 1, torch.bfloat16, "mamba"),
+    ("n64-bf16", 8, 512, 4096, 64, False, 1, torch.bfloat16, "mamba"),
+    ("complex-bf16", 8, 1536, 2048, 16, True, 1, torch.bfloat16, "mamba"),
+    ("b2s6-bf16", 8, 512, 2048, 16, True, 8, torch.bfloat16, "b2s6"),
+    ("s4d-fp32", 16, 256, 4096, 64, True, 1, torch.float32, "s4d"),
+]
+
+
+def make_inputs(b, d, L, n, complex_a, h, dtype, kind, device, seed=0):
+    """Scan arguments as the mixers pass them: Mamba (S4D-Real A, Δ in [1e-3, 1e-1]), B2S6, S4D."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def rnd(*shape, dt=dtype):
+        return torch.randn(*shape, generator=g).to(device=device, dtype=dt)
+
+    k = torch.arange(1, n + 1, dtype=torch.float32).expand(d, n)
+    A = (-k if not complex_a else torch.complex(-0.5 * torch.ones(d, n), math.pi * (k - 1))).to(device)
+    step0 = torch.exp(torch.rand(d, generator=g) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3))
+    dt_bias = (step0 + torch.log(-torch.expm1(-step0))).to(device)  # softplus⁻¹(Δ0)
+    t = dict(u=rnd(b, L, d), A=A)
+    if kind == "s4d":
+        t.update(dt=dt_bias.clone(), B_bias=rnd(d, n, dt=torch.complex64), C_bias=rnd(d, n, dt=torch.complex64),
+                 D=rnd(d, dt=torch.float32))  # fmt: skip
+        opts = dict(discretization="zoh")
+    else:
+        t.update(dt=0.5 * rnd(b, L, d), B=rnd(b, L, h, n), C=rnd(b, L, h, n), D=rnd(d, dt=torch.float32),
+                 z=rnd(b, L, d), dt_bias=dt_bias)  # fmt: skip
+        opts = dict(discretization="euler")
+        if kind == "b2s6":
+            t["B_bias"] = 0.5 * rnd(d, n, dt=torch.complex64)
+            opts = dict(discretization="zoh")
+    return t, opts
+
+
+def call(t, opts, backend, grad=False):
+    t = {k: v.detach().requires_grad_(grad and (v.is_floating_point() or v.is_complex())) for k, v in t.items()}
+    y, last = selective_scan(
+        t["u"], t["dt"], t["A"], t.get("B"), t.get("C"), B_bias=t.get("B_bias"), C_bias=t.get("C_bias"),
+        D=t.get("D"), z=t.get("z"), dt_bias=t.get("dt_bias"), return_last_state=True, backend=backend, **opts,
+    )  # fmt: skip
+    return y, last, t
+
+
+def errors(shape):
+    """‖out − ref‖ / ‖ref‖ of y, last state and every gradient, Triton vs float64 reference (1 row, L ≤ 4096);
+    also returns those inputs and the reference y, to measure a peer's error on the same data."""
+    name, b, d, L, n, complex_a, h, dtype, kind = shape
+    t, opts = make_inputs(1, d, min(L, 4096), n, complex_a, h, dtype, kind, "cuda", seed=1)
+    y, last, leaves = call(t, opts, "triton", grad=True)
+    gy = torch.randn_like(y, dtype=torch.float32)
+    (y.float() * gy).sum().backward()
+    t64 = {k: v.to(torch.complex128 if v.is_complex() else torch.float64) for k, v in t.items()}
+    y64, last64, leaves64 = call(t64, opts, "reference", grad=True)
+    (y64 * gy.double()).sum().backward()
+
+    def rel(a, r):
+        return ((a.to(r.dtype) - r).norm() / r.norm()).item()
+
+    out = {"y": rel(y, y64), "last_state": rel(last, last64)}
+    for key, v in leaves.items():
+        if v.grad is not None:
+            out["d" + key] = rel(v.grad, leaves64[key].grad)
+    return out, t, y64
+
+
+def bench(fn, ms=200):
+    import triton
+
+    return 1e3 * triton.testing.do_bench(fn, warmup=25, rep=ms, return_mode="median")
+
+
+def fwd_and_fwdbwd(make_call):
+    """Median µs of forward and forward+backward of ``make_call(grad) -> (y, leaves)``."""
+    fwd = bench(lambda: make_call(False))
+    y, leaves = make_call(True)
+    gy = torch.randn_like(y)
+    params = [v for v in leaves.values() if v.requires_grad]
+
+    def step():
+        y, _ = make_call(True)
+        torch.autograd.grad(y, params, gy)
+
+    return fwd, bench(step)
+
+
+def s4d_fft(u, dt, A, B_bias, C_bias, D):
+    """Time-invariant S4D by FFT convolution: K[c, l] = 2 Re Σ_k C_k B̄_k exp(Δ A_k l); y = K * u + D u."""
+    L = u.shape[1]
+    delta = F.softplus(dt)[:, None]
+    dA = delta * A
+    Bbar = torch.expm1(dA) / A * B_bias
+    vander = torch.exp(dA[..., None] * torch.arange(L, device=u.device))  # (d, n, L)
+    K = 2 * torch.einsum("dn,dnl->dl", C_bias * Bbar, vander).real
+    y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=2 * L) * torch.fft.rfft(K, n=2 * L), n=2 * L)[..., :L]
+    return y.transpose(1, 2) + D * u
+
+
+def mamba_peer():
+    """mamba_ssm's ``selective_scan_fn`` if installed or buildable (``benchmarks/gpu_mamba.py``), else None."""
+    from benchmarks.gpu_mamba import selective_scan_fn
+
+    return selective_scan_fn()
+
+
+def mamba_inputs(t):
+    """The scan's inputs in mamba_ssm's own layouts: u, dt, z (b, d, L); B, C (b, h, n, L), all contiguous."""
+    out = {k: v.transpose(1, 2).contiguous() if v.dim() == 3 else v for k, v in t.items()}
+    out.update(B=t["B"].permute(0, 2, 3, 1).contiguous(), C=t["C"].permute(0, 2, 3, 1).contiguous())
+    return out
+
+
+def mamba_call(fn, t, grad):
+    leaves = {k: v.detach().requires_grad_(grad) for k, v in t.items()}
+    y = fn(leaves["u"], leaves["dt"], leaves["A"], leaves["B"], leaves["C"], D=leaves["D"], z=leaves["z"],
+           delta_bias=leaves["dt_bias"], delta_softplus=True)  # fmt: skip
+    return y, leaves
+
+
+def copy_bandwidth():
+    x = torch.empty(1 << 28, device="cuda", dtype=torch.float32)
+    y = torch.empty_like(x)
+    us = bench(lambda: y.copy_(x))
+    return 2 * x.numel() * 4 / (us * 1e-6)
+
+
+def exp_throughput():
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def exps(p, REPS: tl.constexpr, BLOCK: tl.constexpr):
+        o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        x = tl.load(p + o)
+        for _ in range(REPS):
+            x = tl.exp(x) * 0.25 - 0.5
+        tl.store(p + o, x)
+
+    n, reps = 1 << 24, 256
+    x = torch.rand(n, device="cuda")
+    us = bench(lambda: exps[(n // 1024,)](x, REPS=reps, BLOCK=1024))
+    return n * reps / (us * 1e-6)
+
+
+def floor_us(shape, bw, exp_rate):
+    """max(bytes / bandwidth, exponentials / exp rate) for forward and forward+backward."""
+    name, b, d, L, n, complex_a, h, dtype, kind = shape
+    es = torch.tensor([], dtype=dtype).element_size()
+    if kind == "s4d":
+        act, sel = 2, 0  # u, y
+    else:
+        act, sel = 4, 2  # u, dt, z, y ; B, C
+    fwd_bytes = (act * b * L * d + sel * b * L * h * n) * es
+    bwd_bytes = fwd_bytes + ((act - 1) * 2 * b * L * d + b * L * d + 2 * sel * b * L * h * n) * es
+    exps = b * L * d * n * (3 if complex_a else 1)  # complex: exp, cos, sin
+    fwd = max(fwd_bytes / bw, exps / exp_rate) * 1e6
+    fb = max(bwd_bytes / bw, 2 * exps / exp_rate) * 1e6  # the backward recomputes the transitions
+    return fwd, fb
+
+
+def train_step_check():
+    """4 residual B2S6 layers (d=512, L=2048, b=8, default config): one loss and backward with the Triton and the
+    torch backends from the same weights; returns both losses and the largest relative gradient difference."""
+    import zoo.mixers  # noqa: F401  (registers the mixers)
+    from zoo.registry import get_mixer, make_config
+
+    x = torch.randn(8, 2048, 512, device="cuda")
+    target = torch.randn_like(x)
+    result = {}
+    for backend in ("triton", "torch"):
+        torch.manual_seed(0)
+        layers = torch.nn.ModuleList(
+            get_mixer("b2s6")(512, make_config("b2s6", scan_backend=backend)) for _ in range(4)
+        ).cuda()
+        t0 = time.time()
+        h = x
+        for layer in layers:
+            h = h + layer(h)
+        loss = F.mse_loss(h, target)
+        loss.backward()
+        torch.cuda.synchronize()
+        result[backend] = (loss.item(), {k: p.grad for k, p in layers.named_parameters()}, time.time() - t0)
+    (loss_t, grads_t, sec_t), (loss_r, grads_r, sec_r) = result["triton"], result["torch"]
+    worst = max(((grads_t[k] - g).norm() / g.norm().clamp_min(1e-30)).item() for k, g in grads_r.items())
+    return dict(loss_triton=loss_t, loss_torch=loss_r, max_rel_grad_diff=worst, seconds_triton=sec_t,
+                seconds_torch=sec_r)  # fmt: skip
+
+
+def bench_shape(shape, peer, bw, exp_rate, with_torch):
+    """One row of the table: errors, µs per backend (fwd, fwd+bwd), floor."""
+    name, b, d, L, n, complex_a, h, dtype, kind = shape
+    t0 = time.time()
+    row = dict(shape=name, b=b, d=d, L=L, n=n, h=h, complex=complex_a, dtype=str(dtype).split(".")[-1])
+    row["errors_vs_float64"], t_small, y_ref = errors(shape)
+    t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
+    # mamba_ssm's layout: u, dt, z in (b, d, L) memory; the scan contract sees them as (b, L, d) views
+    t_tm = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
+
+    def ours(backend, inputs):
+        def make(grad):
+            y, _, leaves = call(inputs, opts, backend, grad)
+            return y, leaves
+
+        return make
+
+    def fft(grad):
+        leaves = {k: v.detach().requires_grad_(grad) for k, v in t.items()}
+        y = s4d_fft(leaves["u"], leaves["dt"], leaves["A"], leaves["B_bias"], leaves["C_bias"], leaves["D"])
+        return y, leaves
+
+    row["triton_us"] = fwd_and_fwdbwd(ours("triton", t_tm))
+    row["triton_rowmajor_us"] = fwd_and_fwdbwd(ours("triton", t))
+    if with_torch:
+        row["torch_us"] = fwd_and_fwdbwd(ours("torch", t))
+    if kind == "s4d":
+        row["fft_us"] = fwd_and_fwdbwd(fft)
+    if peer is not None and not complex_a and "B_bias" not in t:
+        t_m = mamba_inputs(t)
+        row["mamba_us"] = fwd_and_fwdbwd(lambda grad: mamba_call(peer, t_m, grad))
+        y_m = mamba_call(peer, mamba_inputs(t_small), False)[0].transpose(1, 2)
+        row["errors_vs_float64"]["mamba_y"] = ((y_m.double() - y_ref).norm() / y_ref.norm()).item()
+    row["floor_us"] = floor_us(shape, bw, exp_rate)
+    row["seconds"] = time.time() - t0
+    return row
+
+
+def sweep(shape, configs):
+    """µs (fwd, fwd+bwd) of the Triton scan per tiling (block_r, tile, num_warps, tiles per chunk) on one shape,
+    time-major inputs."""
+    import dataclasses
+
+    from kernels.scan import autograd
+    from kernels.scan.contract import check_scan_args
+
+    name, b, d, L, n, complex_a, h, dtype, kind = shape
+    t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
+    t = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
+    out = {}
+    for block_r, tile, warps, per_chunk in configs:
+        cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, block_r=block_r, tile=tile,
+                                     tiles_per_chunk=per_chunk)  # fmt: skip
+        cfg = dataclasses.replace(cfg, num_warps=warps)
+
+        def make(grad, cfg=cfg):
+            leaves = {k: v.detach().requires_grad_(grad and v.is_floating_point()) for k, v in t.items()}
+            args = check_scan_args(
+                leaves["u"], leaves["dt"], leaves["A"], leaves.get("B"), leaves.get("C"), leaves.get("B_bias"),
+                leaves.get("C_bias"), leaves.get("D"), leaves.get("z"), leaves.get("dt_bias"), True,
+                opts["discretization"], None,
+            )  # fmt: skip
+            return autograd.scan_with_config(args, cfg)[0], leaves
+
+        try:
+            out[f"R{block_r}-T{tile}-w{warps}-chunks{cfg.n_chunks}"] = fwd_and_fwdbwd(make)
+        except Exception as error:  # a tiling that does not compile or fit is reported, not fatal
+            out[f"R{block_r}-T{tile}-w{warps}-K{per_chunk}"] = repr(error)[:200]
+        print(name, list(out.items())[-1], flush=True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=".", help="folder for gpu_bench.json and gpu_bench.md")
+    parser.add_argument("--shapes", default="", help="comma-separated shape names (default: all)")
+    parser.add_argument("--skip-torch", action="store_true", help="do not time the torch backend")
+    parser.add_argument("--train-step", action="store_true", help="also check a 4-layer B2S6 training step")
+    parser.add_argument("--sweep", default="", help="shape names whose Triton tilings to sweep first")
+    args = parser.parse_args()
+    import triton
+
+    only = set(filter(None, args.shapes.split(",")))
+    shapes = [s for s in SHAPES if not only or s[0] in only]
+    gpu = torch.cuda.get_device_name()
+    bw, exp_rate = copy_bandwidth(), exp_throughput()
+    print(f"{gpu}; copy {bw / 1e12:.2f} TB/s; exp {exp_rate / 1e12:.2f} T/s", flush=True)
+    tilings = [(8, 256, 4, None), (8, 128, 4, None), (4, 256, 4, None), (16, 256, 8, None), (8, 512, 8, None),
+               (4, 512, 4, None), (8, 256, 4, 1 << 20), (2, 256, 2, None), (2, 512, 4, 4)]  # fmt: skip
+    sweeps = {s[0]: sweep(s, tilings) for s in SHAPES if s[0] in set(args.sweep.split(","))}
+    train = None
+    if args.train_step:
+        train = train_step_check()
+        print("train step:", json.dumps(train), flush=True)
+    peer = mamba_peer()
+    print(f"mamba_ssm: {'present' if peer else 'absent (not installed: see benchmarks/README.md)'}", flush=True)
+    rows = []
+    for shape in shapes:
+        row = bench_shape(shape, peer, bw, exp_rate, with_torch=not args.skip_torch)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    meta = dict(gpu=gpu, torch=torch.__version__, triton=triton.__version__, copy_TBps=bw / 1e12,
+                exp_Tps=exp_rate / 1e12, mamba_ssm=peer is not None, train_step=train,
+                sweeps=sweeps)  # fmt: skip
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_bench.json").write_text(json.dumps(dict(meta=meta, rows=rows), indent=1))
+    table = markdown(rows, meta)
+    (out / "gpu_bench.md").write_text(table)
+    print(table)
+
+
+def markdown(rows, meta):
+    def cell(row, key, i):
+        return f"{row[key][i]:.0f}" if key in row else "—"
+
+    lines = [
+        f"GPU: {meta['gpu']}, torch {meta['torch']}, triton {meta['triton']}; copy {meta['copy_TBps']:.2f} TB/s, "
+        f"exp {meta['exp_Tps']:.2f} T/s; mamba_ssm {'present' if meta['mamba_ssm'] else 'absent'}.",
+        "",
+        "| shape | triton fwd µs | triton fwd+bwd µs | torch fwd / fwd+bwd µs | peer fwd / fwd+bwd µs | "
+        "floor fwd / fwd+bwd µs | ×floor fwd / fwd+bwd | max rel err (y, grads) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        peer_key = "mamba_us" if "mamba_us" in r else ("fft_us" if "fft_us" in r else None)
+        peer = f"{cell(r, peer_key, 0)} / {cell(r, peer_key, 1)} ({peer_key[:-3]})" if peer_key else "—"
+        err = r["errors_vs_float64"]
+        grads = max(v for k, v in err.items() if k.startswith("d"))
+        lines.append(
+            f"| {r['shape']} | {r['triton_us'][0]:.0f} | {r['triton_us'][1]:.0f} | {cell(r, 'torch_us', 0)} / "
+            f"{cell(r, 'torch_us', 1)} | {peer} | {r['floor_us'][0]:.0f} / {r['floor_us'][1]:.0f} | "
+            f"{r['triton_us'][0] / r['floor_us'][0]:.1f} / {r['triton_us'][1] / r['floor_us'][1]:.1f} | "
+            f"{err['y']:.1e}, {grads:.1e} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

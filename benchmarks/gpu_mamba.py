@@ -1,0 +1,70 @@
+"""mamba_ssm's CUDA selective scan as a benchmark peer, built from its sources for this GPU alone.
+
+``selective_scan_fn()`` returns mamba_ssm's own ``selective_scan_fn`` when the package is installed, otherwise
+compiles ``csrc/selective_scan/*.cu`` from the directory named by ``MAMBA_SELECTIVE_SCAN_SRC`` (the recipe is in
+``benchmarks/README.md``) with ``torch.utils.cpp_extension.load`` for the current GPU's architecture, and wraps
+it the way mamba_ssm's ``SelectiveScanFn`` does; None when neither is available.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+def _build(src: Path):
+    from torch.utils.cpp_extension import load
+
+    major, minor = torch.cuda.get_device_capability()
+    arch = f"{major}{minor}"
+    flags = [
+        "-O3", "-std=c++17", "-U__CUDA_NO_HALF_OPERATORS__", "-U__CUDA_NO_HALF_CONVERSIONS__",
+        "-U__CUDA_NO_BFLOAT16_OPERATORS__", "-U__CUDA_NO_BFLOAT16_CONVERSIONS__",
+        "-U__CUDA_NO_BFLOAT162_OPERATORS__", "-U__CUDA_NO_BFLOAT162_CONVERSIONS__", "--expt-relaxed-constexpr",
+        "--expt-extended-lambda", "--use_fast_math", f"-gencode=arch=compute_{arch},code=sm_{arch}",
+    ]  # fmt: skip
+    sources = [str(src / "selective_scan.cpp")] + sorted(str(p) for p in src.glob("selective_scan_*.cu"))
+    build = Path(os.environ.get("MAMBA_BUILD_DIR", "/tmp/mamba_selective_scan_build"))
+    build.mkdir(parents=True, exist_ok=True)
+    return load(name="selective_scan_cuda", sources=sources, extra_cflags=["-O3", "-std=c++17"],
+                extra_cuda_cflags=flags, extra_include_paths=[str(src)], build_directory=str(build))  # fmt: skip
+
+
+def selective_scan_fn():
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as fn
+
+        return fn
+    except ImportError:
+        pass
+    src = os.environ.get("MAMBA_SELECTIVE_SCAN_SRC")
+    if not src or not Path(src).is_dir():
+        return None
+    ext = _build(Path(src))
+
+    class SelectiveScan(torch.autograd.Function):
+        """mamba_ssm's SelectiveScanFn: u, delta, z (b, d, L); A (d, n); B, C (b, G, n, L)."""
+
+        @staticmethod
+        def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+            out, x, *rest = ext.fwd(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+            ctx.delta_softplus = delta_softplus
+            ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x, out)
+            return rest[0]
+
+        @staticmethod
+        def backward(ctx, dout):
+            u, delta, A, B, C, D, z, delta_bias, x, out = ctx.saved_tensors
+            du, ddelta, dA, dB, dC, dD, ddelta_bias, dz = ext.bwd(
+                u, delta, A, B, C, D, z, delta_bias, dout.contiguous(), x, out, None, ctx.delta_softplus, False
+            )
+            return du, ddelta, dA, dB, dC, dD, dz, ddelta_bias, None
+
+    def fn(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+        contiguous = [t.contiguous() if t is not None and t.stride(-1) != 1 else t for t in (u, delta, B, C, z)]
+        u, delta, B, C, z = contiguous
+        return SelectiveScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+
+    return fn
