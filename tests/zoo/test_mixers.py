@@ -12,27 +12,6 @@ from zoo import InputSpec, ModelConfig, OutputSpec, SequenceModel
 D, L = 16, 10
 
 
-def previous_token_losses(model: SequenceModel, steps: int, lr: float = 2e-2) -> list[float]:
-    """Train ``model`` to predict the previous token on a tiny fixed batch; the loss at every step.
-
-    The targets are uniformly random tokens one step back, so only the mixer can carry the information: without
-    it, the loss cannot fall far below ln(vocabulary). AdamW runs over ``zoo.param_groups``, as the trainer does.
-    """
-    generator = torch.Generator().manual_seed(1)
-    x = torch.randint(0, model.input_spec.dim, (8, L), generator=generator)
-    targets = torch.full_like(x, -100)
-    targets[:, 1:] = x[:, :-1]
-    optimiser = torch.optim.AdamW(zoo.param_groups(model, lr=lr, weight_decay=0.01))
-    losses = []
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(model(x).flatten(0, 1), targets.flatten(), ignore_index=-100)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-    return losses
-
-
 def small_lm(name: str, overrides: dict) -> SequenceModel:
     """A one-layer per-position model over 8 tokens around mixer ``name``."""
     return SequenceModel(
@@ -65,7 +44,7 @@ def test_is_causal(name, length, overrides):
 
 
 @pytest.mark.parametrize("name", zoo.list_mixers())
-def test_trains_and_reports_parameters(name, overrides, record_property):
+def test_trains_and_reports_parameters(name, overrides, previous_token_losses, record_property):
     model = small_lm(name, overrides(name))
     count = model.num_parameters()
     record_property("num_parameters", count)
