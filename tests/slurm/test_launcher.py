@@ -30,8 +30,8 @@ ON_SLURM = [
     "launcher.time_min=10",
     "launcher.poll_s=0.2",
 ]
-# Long enough (2 x 40 steps) that a requeue lands mid-training, with a checkpoint at least every 0.2 s.
-LONGER = ["task.n_train=640", "train.epochs=2", "train.max_steps_per_epoch=40", "train.checkpoint_every_s=0.2"]
+# Long enough (2 x 60 steps, seconds) that a requeue lands mid-training, with a checkpoint every 0.2 s.
+LONGER = ["task.n_train=960", "train.epochs=2", "train.max_steps_per_epoch=60", "train.checkpoint_every_s=0.2"]
 TIMEOUT_S = 120
 
 
