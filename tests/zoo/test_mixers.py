@@ -60,3 +60,18 @@ def test_gradients_reach_every_parameter(name, overrides):
     mixer(torch.randn(2, L, D)).square().sum().backward()
     missing = [n for n, p in mixer.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing, f"{name}: no (finite) gradient for {missing}"
+
+
+SHIPPED = ["attention", "b2s6", "mamba", "s4d", "s6"]  # mixers of zoo/mixers/ checked under autocast below
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_runs_under_bfloat16_autocast(name, overrides):
+    """Under autocast the projections come out in bf16 while the residual stream stays float32: still one scan."""
+    model = small_lm(name, overrides(name))
+    x = torch.randint(0, 8, (2, L))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+    y.float().square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    torch.testing.assert_close(y.float(), model(x), rtol=0.05, atol=0.05)

@@ -106,9 +106,30 @@ def as_complex(x: torch.Tensor) -> torch.Tensor:
     return torch.view_as_complex(x.contiguous())
 
 
-def scan(cfg: SSMConfig, u, dt, A, B=None, C=None, **kwargs) -> torch.Tensor:
-    """``kernels.selective_scan`` with the mixer's discretisation and backend; returns y (batch, length, d)."""
-    y, _ = selective_scan(u, dt, A, B, C, discretization=cfg.discretization, backend=cfg.scan_backend, **kwargs)
+def _like(x: torch.Tensor | None, u: torch.Tensor) -> torch.Tensor | None:
+    """A real activation in u's dtype (under autocast, projections come out in half precision while u may not)."""
+    return x if x is None or x.is_complex() or x.dtype == u.dtype else x.to(u.dtype)
+
+
+def scan(cfg: SSMConfig, u, dt, A, B=None, C=None, z=None, **kwargs) -> torch.Tensor:
+    """``kernels.selective_scan`` with the mixer's discretisation and backend; returns y (batch, length, d).
+
+    Input-dependent real tensors (dt of shape (b, L, d), B, C, z) are cast to u's dtype first; parameters keep
+    theirs (the contract accepts float32 parameters with half-precision u).
+    """
+    if dt.dim() == 3:
+        dt = _like(dt, u)
+    y, _ = selective_scan(
+        u,
+        dt,
+        A,
+        _like(B, u),
+        _like(C, u),
+        z=_like(z, u),
+        discretization=cfg.discretization,
+        backend=cfg.scan_backend,
+        **kwargs,
+    )
     return y
 
 
