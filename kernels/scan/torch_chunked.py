@@ -1,13 +1,13 @@
-"""The fast CPU backend: the scan vectorised over chunks of the sequence.
+"""The fast CPU backend: the scan vectorised over chunks of the sequence, with a hand-written backward pass.
 
-The sequence is cut into windows of ``W`` steps whose ``(b, W, d, n)`` volume is bounded; each window is cut
-into ``K`` chunks of ``T`` steps. Inside a window all ``K`` chunks are scanned at once from a zero state (a
-Python loop over the ``T`` positions, each step one op on ``(b, K, d, n)``), the ``K`` chunk-boundary states
-are chained (a loop over ``K``, each step one op on ``(b, d, n)``), and each chunk's boundary state is added
-back multiplied by its cumulative decay. The scan only ever multiplies by decays ``|exp(Δ·A)| <= 1`` (for
-``Re(A) <= 0``), so large ``Δ·|Re A|`` cannot overflow. Each window runs under ``torch.utils.checkpoint``:
-the backward pass keeps only the windows' initial states ``(b, d, n)`` and recomputes each window.
-Derivations and the stability argument: ``kernels/scan/README.md``.
+The sequence is cut into windows of ``W`` steps whose ``(b, W, d, n)`` volume is bounded by
+``WINDOW_VOLUME``; each window is cut into ``K`` chunks of ``T`` steps. Inside a window all ``K`` chunks are
+scanned at once from a zero state (a loop over the ``T`` positions, one op on ``(b, K, d, n)`` each), the
+chunk-boundary states are chained (a loop over ``K``, one op on ``(b, d, n)`` each), and each chunk's incoming
+state is added back times its cumulative decay. Only decays ``|exp(Δ·A)| <= 1`` (for ``Re A <= 0``) are ever
+multiplied, so a large ``Δ·|Re A|`` cannot overflow. The backward pass keeps only each window's initial state,
+recomputes the window, and runs the adjoint recurrence, itself a scan of the same kind, backwards in time.
+Derivations, stability and complexity: ``kernels/scan/README.md``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 
 from kernels.scan.contract import ScanArgs
 from kernels.scan.reference import step_size
@@ -39,115 +38,279 @@ def scan_torch(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
     real = torch.float64 if args.u.dtype == torch.float64 else torch.float32
     state_dtype = (torch.complex128 if real == torch.float64 else torch.complex64) if args.is_complex else real
 
-    def blocks(x):  # (..., d[, n]) -> (..., h, p[, n])
-        return None if x is None else x.to(x.dtype if x.is_complex() else real).unflatten(x.dim() - 1, (h, p))
+    def compute(x, *split):  # cast to the compute dtype; split the channel axis d into (h, p)
+        if x is None:
+            return None
+        x = x.to(x.dtype if x.is_complex() else real)
+        return x.unflatten(split[0], (h, p)) if split else x
 
-    def per_channel(x):  # (d, n) -> (h, p, n)
-        return None if x is None else x.to(x.dtype if x.is_complex() else real).unflatten(0, (h, p))
-
-    u = args.u.to(real)
-    delta = step_size(args, real)
-    A = per_channel(args.A.to(state_dtype))
-    zoh = args.discretization == "zoh"
-    consts = dict(A=A, B_bias=per_channel(args.B_bias), C_bias=per_channel(args.C_bias), zoh=zoh)
-    state = (
-        torch.zeros(b, h, p, n, dtype=state_dtype, device=u.device)
-        if args.initial_state is None
-        else args.initial_state.to(state_dtype).unflatten(1, (h, p))
+    u = compute(args.u)
+    delta = step_size(args, real).unflatten(-1, (h, p))  # (b, L, h, p) or (h, p)
+    initial = compute(args.initial_state, 1)
+    if initial is None:
+        initial = torch.zeros(b, h, p, n, dtype=state_dtype, device=u.device)
+    y, last = _ChunkedScan.apply(
+        u.unflatten(-1, (h, p)),
+        delta,
+        compute(args.A.to(state_dtype), 0),
+        compute(args.B),
+        compute(args.C),
+        compute(args.B_bias, 0),
+        compute(args.C_bias, 0),
+        initial.to(state_dtype),
+        args.discretization == "zoh",
     )
-    W, T = plan(b, L, d, n)
-    differentiable = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in args.tensors().values())
-    y = torch.empty(b, L, d, dtype=real, device=u.device)
-    for start in range(0, L, W):
-        window = slice(start, min(start + W, L))
-        inputs = (
-            state,
-            blocks(u[:, window]),
-            blocks(delta if args.time_invariant_dt else delta[:, window]),
-            None if args.B is None else args.B[:, window].to(args.B.dtype if args.B.is_complex() else real),
-            None if args.C is None else args.C[:, window].to(args.C.dtype if args.C.is_complex() else real),
-        )
-        if differentiable:
-            y_w, state = checkpoint(_scan_window, *inputs, T=T, **consts, use_reentrant=False)
-        else:
-            y_w, state = _scan_window(*inputs, T=T, **consts)
-        y[:, window] = y_w.flatten(2)
+    y = y.flatten(2)
     if args.D is not None:
         y = y + args.D.to(real) * u
     if args.z is not None:
         y = y * F.silu(args.z.to(real))
-    return y.to(args.u.dtype), state.flatten(1, 2)
+    return y.to(args.u.dtype), last.flatten(1, 2)
+
+
+class _ChunkedScan(torch.autograd.Function):
+    """(u, Δ, A, B, C, B_bias, C_bias, h0) -> (Σ_n C̃·h (2·Re for complex), last state), window by window.
+
+    u (b, L, h, p); Δ (b, L, h, p) or (h, p); A, B_bias, C_bias (h, p, n); B, C (b, L, h, n); h0 (b, h, p, n).
+    Saves the inputs and one state (b, h, p, n) per window.
+    """
+
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, B_bias, C_bias, h0, zoh):
+        b, L, h, p = u.shape
+        W, T = plan(b, L, h * p, A.shape[-1])
+        y = torch.empty(b, L, h, p, dtype=u.dtype, device=u.device)
+        starts, state = [], h0
+        for start in range(0, L, W):
+            w = slice(start, min(start + W, L))
+            starts.append(state)
+            y[:, w], state = _window_forward(state, *_window_inputs(w, u, delta, B, C), A, B_bias, C_bias, zoh, T)
+        ctx.save_for_backward(u, delta, A, B, C, B_bias, C_bias, torch.stack(starts))
+        ctx.zoh, ctx.W, ctx.T = zoh, W, T
+        return y, state
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_last):
+        u, delta, A, B, C, B_bias, C_bias, starts = ctx.saved_tensors
+        b, L, h, p = u.shape
+        W, T = ctx.W, ctx.T
+        # Holomorphic adjoints δ = conj(PyTorch's gradient) throughout; conjugated back at the end.
+        grads = {
+            "u": torch.empty_like(u),
+            "delta": torch.zeros_like(delta),
+            "A": torch.zeros_like(A),
+            "B": None if B is None else torch.empty_like(B),
+            "C": None if C is None else torch.empty_like(C),
+            "B_bias": None if B_bias is None else torch.zeros_like(B_bias),
+            "C_bias": None if C_bias is None else torch.zeros_like(C_bias),
+        }
+        if grad_y is None:
+            grad_y = torch.zeros_like(u)
+        carry = torch.zeros_like(starts[0]) if grad_last is None else grad_last.conj()
+        window_starts = list(range(0, L, W))
+        for i in reversed(range(len(window_starts))):
+            w = slice(window_starts[i], min(window_starts[i] + W, L))
+            carry = _window_backward(
+                starts[i], *_window_inputs(w, u, delta, B, C), A, B_bias, C_bias, ctx.zoh, T, grad_y[:, w], carry,
+                {k: (v if v is None or k in ("A", "B_bias", "C_bias") or v.dim() == 2 else v[:, w])
+                 for k, v in grads.items()},
+            )  # fmt: skip
+        for name, x in (("A", A), ("B", B), ("C", C), ("B_bias", B_bias), ("C_bias", C_bias)):
+            if x is not None:
+                grads[name] = grads[name].conj_physical() if x.is_complex() else grads[name].real
+        g_h0 = carry.conj_physical() if carry.is_complex() else carry
+        return (*grads.values(), g_h0, None)
+
+
+def _window_inputs(w: slice, u, delta, B, C):
+    """The window ``w`` of the time-dependent inputs (Δ unchanged when it is time-invariant)."""
+    window = [None if x is None else x[:, w] for x in (u, delta, B, C)]
+    return (*window[:1], delta if delta.dim() == 2 else window[1], *window[2:])
+
+
+def _pad_time(x, steps: int):
+    """Append ``steps`` zero steps to a (b, W, ...) tensor (None and (h, p) step sizes pass through)."""
+    if x is None or steps == 0 or x.dim() == 2:
+        return x
+    return torch.cat([x, x.new_zeros(x.shape[0], steps, *x.shape[2:])], 1)
 
 
 def _discretize(delta, u, B, A, B_bias, zoh):
-    """Ā = exp(Δ·A) and B̄·u, both broadcastable to (b, W, h, p, n).
+    """Ā = exp(Δ·A), Ā − 1 and v = A⁻¹·B̃·u (zoh; else None), and x = B̄·u, broadcastable to (b, N, h, p, n).
 
-    delta: (b, W, h, p) or (h, p); u: (b, W, h, p); B: (b, W, h, n) or None; A, B_bias: (h, p, n).
+    delta (b, N, h, p) or (h, p); u (b, N, h, p); B (b, N, h, n) or None; A, B_bias (h, p, n).
     """
-    delta = delta[..., None]  # (b, W, h, p, 1) or (h, p, 1)
+    delta = delta[..., None]
+    a_m1 = v = None
     if A.is_complex():
         r, theta = delta * A.real, delta * A.imag
-        if zoh:  # Ā − 1 = expm1(Δ·A) without cancellation: e^r·cos θ − 1 = expm1(r) − 2·sin²(θ/2)·e^r
+        if zoh:  # Ā − 1 without cancellation: e^r·cos θ − 1 = expm1(r) − 2·sin²(θ/2)·e^r
             em1 = torch.expm1(r)
             e = em1 + 1
-            re_m1 = em1 - 2 * torch.sin(theta / 2).square() * e
-            im = e * torch.sin(theta)
-            a, a_m1 = torch.complex(re_m1 + 1, im), torch.complex(re_m1, im)
+            a_m1 = torch.empty(r.shape, dtype=A.dtype, device=A.device)
+            parts = torch.view_as_real(a_m1)
+            torch.mul(e, torch.sin(theta), out=parts[..., 1])
+            half = torch.sin(theta.mul_(0.5)).square_().mul_(e).mul_(-2)
+            torch.add(em1, half, out=parts[..., 0])
+            a = a_m1.clone()
+            torch.view_as_real(a)[..., 0].add_(1)
         else:
             e = torch.exp(r)
-            a = torch.complex(e * torch.cos(theta), e * torch.sin(theta))
+            a = torch.empty(r.shape, dtype=A.dtype, device=A.device)
+            parts = torch.view_as_real(a)
+            torch.mul(e, torch.cos(theta), out=parts[..., 0])
+            torch.mul(e, torch.sin(theta), out=parts[..., 1])
     elif zoh:
         a_m1 = torch.expm1(delta * A)
         a = a_m1 + 1
     else:
         a = torch.exp(delta * A)
-    B_tilde = B_bias if B is None else B[:, :, :, None, :] if B_bias is None else B[:, :, :, None, :] + B_bias
+    B_tilde = _tilde(B, B_bias)
     if zoh:
-        x = a_m1 * A.reciprocal() * (B_tilde * u[..., None])
+        A_inv = A.reciprocal()
+        v = u[..., None] * (A_inv * B_tilde) if B_tilde.dim() == 3 else (u[..., None] * A_inv).mul_(B_tilde)
+        x = v * a_m1
     else:
         x = B_tilde * (delta * u[..., None])
-    return a, x
+    return a, a_m1, v, x
 
 
-def _scan_window(state, u, delta, B, C, *, A, B_bias, C_bias, zoh, T):
-    """One window of W steps: state (b, h, p, n), u (b, W, h, p) -> y (b, W, h, p), last state (b, h, p, n)."""
-    b, W, h, p = u.shape
-    K = math.ceil(W / T)
-    pad = K * T - W  # steps appended at the end: they change neither y[:W] nor the state taken at W − 1
-    if pad:
-        u = F.pad(u, (0, 0, 0, 0, 0, pad))
-        delta = delta if delta.dim() == 2 else F.pad(delta, (0, 0, 0, 0, 0, pad))
-        B = None if B is None else F.pad(B, (0, 0, 0, 0, 0, pad))
-        C = None if C is None else F.pad(C, (0, 0, 0, 0, 0, pad))
-    a, x = _discretize(delta, u, B, A, B_bias, zoh)
-    a = a.reshape(-1, K, T, *a.shape[-3:]) if a.dim() == 5 else a[None, None, None]  # (b|1, K|1, T|1, h, p, n)
-    x = x.unflatten(1, (K, T))  # (b, K, T, h, p, n)
+def _tilde(X, X_bias):
+    """B̃ = B[block of c] + B_bias[c] as a (b, N, h, 1|p, n) or (h, p, n) broadcastable tensor."""
+    if X is None:
+        return X_bias
+    X = X[:, :, :, None, :]
+    return X if X_bias is None else X + X_bias
 
-    # Local scans of the K chunks from zero, and the cumulative decays P[t] = Ā[t]···Ā[0] inside each chunk.
-    # (unbind, not indexing: its backward is one stack instead of T zero-filled full-size gradients)
-    xs, as_ = x.unbind(2), a.unbind(2) if a.shape[2] > 1 else a[:, :, 0:1].expand(-1, -1, T, -1, -1, -1).unbind(2)
-    local, decay = [xs[0]], [as_[0]]
-    for t in range(1, T):
-        local.append(torch.addcmul(xs[t], as_[t], local[-1]))
-        decay.append(decay[-1] * as_[t])
-    local, decay = torch.stack(local, 2), torch.stack(decay, 2)  # (b, K, T, h, p, n), (b|1, K|1, T, h, p, n)
 
-    # Chain the chunk-boundary states: start[k + 1] = P_k[T − 1]·start[k] + local_k[T − 1].
-    starts = [state]
-    for k in range(K - 1):
-        starts.append(torch.addcmul(local[:, k, T - 1], decay[:, k if decay.shape[1] > 1 else 0, T - 1], starts[-1]))
-    states = torch.addcmul(local, decay, torch.stack(starts, 1)[:, :, None])  # (b, K, T, h, p, n)
-    states = states.flatten(1, 2)
+def _scan(a, x, init, T: int, out, reverse: bool = False):
+    """All states of h[t] = a[t]·h[t ∓ 1] + x[t] (reverse: h[t] = a[t]·h[t + 1] + x[t]) into ``out``; the last one.
 
-    if C is None:
-        C_tilde = C_bias
-    else:
-        C = C[:, :, :, None, :]
-        C_tilde = C if C_bias is None else C + C_bias
+    a: (b|1, N|1, h, p, n) or (h, p, n); x, out: (b, N, h, p, n) with N a multiple of T (out may be x);
+    init: (b, h, p, n), the state before the first step in scan order.
+    """
+    b, N = x.shape[:2]
+    K, rest = N // T, x.shape[2:]
+    a = a.view(-1, 1, 1, *rest) if a.dim() == 3 else a.view(a.shape[0], K, T, *rest)
+    x, out = x.view(b, K, T, *rest), out.view(b, K, T, *rest)
+    order = range(T - 1, -1, -1) if reverse else range(T)
+    decay = torch.empty(a.shape[0], a.shape[1], T, *rest, dtype=a.dtype, device=a.device)  # Π Ā inside a chunk
+
+    def a_at(t):
+        return a[:, :, t if a.shape[2] > 1 else 0]
+
+    first = order[0]
+    out[:, :, first] = x[:, :, first]
+    decay[:, :, first] = a_at(first)
+    prev = first
+    for t in order[1:]:
+        torch.addcmul(x[:, :, t], a_at(t), out[:, :, prev], out=out[:, :, t])
+        torch.mul(decay[:, :, prev], a_at(t), out=decay[:, :, t])
+        prev = t
+    incoming = torch.empty(b, K, *rest, dtype=out.dtype, device=out.device)  # state entering each chunk
+    state = init
+    for k in range(K - 1, -1, -1) if reverse else range(K):
+        incoming[:, k] = state
+        state = torch.addcmul(out[:, k, prev], decay[:, k if decay.shape[1] > 1 else 0, prev], state)
+    out.addcmul_(decay, incoming[:, :, None])
+    return state
+
+
+def _window_forward(state, u, delta, B, C, A, B_bias, C_bias, zoh, T):
+    """One window of W steps: y (b, W, h, p) and the state after step W − 1, from the state before it."""
+    b, W = u.shape[:2]
+    N = T * math.ceil(W / T)
+    a, _, _, x = _discretize(_pad_time(delta, N - W), _pad_time(u, N - W), _pad_time(B, N - W), A, B_bias, zoh)
+    states = x if x.dtype == state.dtype else x.to(state.dtype)
+    _scan(a, states, state, T, out=states)
+    states = states[:, :W]
+    return _readout(states, _tilde(C, C_bias)), states[:, W - 1]
+
+
+def _readout(states, C_tilde):
+    """Σ_n C̃·h over (b, W, h, p, n); 2·Re(·) for a complex state (the conjugate-pair convention)."""
     if not states.is_complex():
-        y = (states * C_tilde).sum(-1)
-    elif C_tilde.is_complex():  # conjugate-pair convention: 2·Re(Σ C̃·h)
-        y = 2 * (states * C_tilde).sum(-1).real
+        return (states * C_tilde).sum(-1)
+    if C_tilde.is_complex():
+        return 2 * (states * C_tilde).sum(-1).real
+    return 2 * (states.real * C_tilde).sum(-1)
+
+
+def _put(grads: dict, name: str, value, accumulate: bool = False) -> None:
+    """Write (or add) an adjoint into ``grads[name]``, keeping its real part for a real argument."""
+    target = grads[name]
+    value = value if target.is_complex() else value.real
+    target.add_(value) if accumulate else target.copy_(value)
+
+
+def _sum_to(x, shape):
+    """Sum the broadcast dimensions of x away, to ``shape``."""
+    lead = x.dim() - len(shape)
+    dims = [i for i in range(x.dim()) if i < lead or (shape[i - lead] == 1 and x.shape[i] != 1)]
+    return x.sum(dims, keepdim=True).reshape(shape) if dims else x
+
+
+def _window_backward(start, u, delta, B, C, A, B_bias, C_bias, zoh, T, grad_y, carry, grads):
+    """Adjoints of one window: writes/accumulates into ``grads`` (δ convention), returns δ(state before it).
+
+    carry: δ of the state after step W − 1 from everything later. See the README for the recurrences.
+    """
+    b, W = u.shape[:2]
+    N = T * math.ceil(W / T)
+    kappa = 2.0 if start.is_complex() else 1.0
+    # Recompute Ā at N + 1 steps (the adjoint recurrence uses Ā[t + 1]) and the states h[t] in place of x.
+    pad = N + 1 - W
+    a, a_m1, v, h_now = _discretize(_pad_time(delta, pad), _pad_time(u, pad), _pad_time(B, pad), A, B_bias, zoh)
+    h_now = h_now if h_now.dtype == start.dtype else h_now.to(start.dtype)
+    invariant = a.dim() == 3
+    _scan(a if invariant else a[:, :N], h_now[:, :N], start, T, out=h_now[:, :N])
+    h_now, a_w = h_now[:, :W], (a if invariant else a[:, :W])
+
+    # δh[t] = κ·ȳ[t]·C̃[t]; adjoint recurrence G[t] = δh[t] + Ā[t + 1]·G[t + 1], with G[W − 1] += carry.
+    C_tilde = _tilde(C, C_bias)
+    gy = kappa * grad_y
+    G = torch.empty(b, N, *h_now.shape[2:], dtype=start.dtype, device=start.device)
+    torch.mul(gy[..., None], C_tilde, out=G[:, :W])
+    G[:, W:] = 0
+    G[:, W - 1] += carry
+    _scan(a if invariant else a[:, 1 : N + 1], G, torch.zeros_like(start), T, out=G, reverse=True)
+    G = G[:, :W]
+    carry = G[:, 0] * (a if invariant else a[:, 0])
+
+    # y = κ·Re Σ_n C̃·h  ->  δC̃ = κ·ȳ·h (its real part for a real C̃)
+    d_C_tilde = (h_now if C_tilde.is_complex() else h_now.real) * gy[..., None]
+    if C is not None:
+        _put(grads, "C", d_C_tilde.sum(3))
+    if C_bias is not None:
+        _put(grads, "C_bias", d_C_tilde.sum((0, 1)), accumulate=True)
+
+    # δx = G and δĀ = G·h[t − 1]; δ(Δ·A) = (δĀ + δ(Ā − 1))·Ā with δ(Ā − 1) = G·v for zoh.
+    h_prev = v[:, :W] if zoh else torch.empty_like(G)
+    if zoh:
+        h_prev[:, 1:].add_(h_now[:, :-1])
+        h_prev[:, 0].add_(start)
     else:
-        y = 2 * (states.real * C_tilde).sum(-1)
-    return y[:, :W], states[:, W - 1]
+        h_prev[:, 1:] = h_now[:, :-1]
+        h_prev[:, 0] = start
+    d_dA = h_prev.mul_(G).mul_(a_w)
+    d_ = delta[..., None] if delta.dim() == 2 else delta[:, :W, ..., None]
+    B_tilde = _tilde(B, B_bias)
+    if zoh:  # x = (Ā − 1)·v, v = A⁻¹·B̃·u:  w = δv·A⁻¹ = G·(Ā − 1)·A⁻¹;  δB̃ = w·u;  δu = Σ_n w·B̃
+        A_inv = A.reciprocal()
+        w = (G * (a_m1 if invariant else a_m1[:, :W])).mul_(A_inv)
+        d_B_tilde = w * u[..., None]
+        p = w.mul_(B_tilde)
+        _put(grads, "u", p.sum(-1))
+        grads["A"].sub_(A_inv * (p.mul_(u[..., None])).sum((0, 1)))  # δA⁻¹·(−A⁻²)
+    else:  # x = B̃·Δ·u:  δB̃ = G·Δu;  δ(Δu) = Σ_n G·B̃
+        d_B_tilde = G * (d_ * u[..., None])
+        q = (G * B_tilde).sum(-1).real
+        grads["u"].copy_(q * d_[..., 0])
+        grads["delta"] += _sum_to(q * u, grads["delta"].shape)
+    grads["delta"] += _sum_to((d_dA * A).sum(-1).real, grads["delta"].shape)
+    grads["A"].add_(_sum_to(d_dA.mul_(d_), A.shape))
+    if B is not None:
+        _put(grads, "B", d_B_tilde.sum(3))
+    if B_bias is not None:
+        _put(grads, "B_bias", _sum_to(d_B_tilde, B_bias.shape), accumulate=True)
+    return carry
