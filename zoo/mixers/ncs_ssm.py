@@ -39,8 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kernels import selective_scan
 from zoo.mixers.mamba import CausalConv1d
-from zoo.mixers.ssm import SSMConfig, UnitMixer, UnitOutputConfig, check_ssm_config, log_uniform_dt, scan
+from zoo.mixers.ssm import SSMConfig, UnitMixer, UnitOutputConfig, check_ssm_config, log_uniform_dt
 from zoo.registry import ConfigError, check_divides, register_mixer
 
 
@@ -114,7 +115,8 @@ class NCSSSM(UnitMixer):
         return self.score(u), B, C
 
     def steps(self, s: torch.Tensor) -> torch.Tensor:
-        """Δ_t = ℓ_t − ℓ_{t−1} = softplus(s_t − ℓ_{t−1} [+ log λ] ) ≥ 0 per head: s (b, L, h) -> (b, L, h).
+        """Δ_t = −log a_t ≥ 0 per head, s (b, L, h) -> (b, L, h): softplus(s_t − ℓ_{t−1}), or with decay
+        softplus(s_t − ℓ_{t−1} − log λ) (then a_t = λ·exp(ℓ_{t−1} − ℓ_t)).
 
         Log space throughout (``torch.logcumsumexp``), in at least float32. With decay the recursion is unrolled
         as ℓ_t = −t·ρ + logcumsumexp_j(s_j + j·ρ) with ρ = −log λ (j = 0 is ℓ₀); the two terms grow like t·ρ and
@@ -130,16 +132,37 @@ class NCSSSM(UnitMixer):
         rho = torch.exp(self.decay_log.to(dtype))  # (h,)
         ramp = torch.arange(L + 1, device=s.device, dtype=dtype)[:, None] * rho  # (1 + L, h): j·ρ
         shifted = torch.logcumsumexp(scores + ramp, dim=1)[:, :-1]  # ℓ_{t−1} + (t−1)·ρ for t = 1 … L
-        return F.softplus(s - shifted + ramp[:-1] - rho)  # s_t − ℓ_{t−1} + log λ
+        return F.softplus(s - shifted + ramp[1:])  # s_t − ℓ_{t−1} + ρ
 
     def unit(self, x: torch.Tensor) -> torch.Tensor:
         u = F.silu(self.conv(x)) if self.cfg.d_conv else x
         z = self.gate_proj(x) if self.cfg.gate else None
+        return self.recurrence(u, z)[0]
+
+    def recurrence(
+        self, u: torch.Tensor, z: torch.Tensor | None = None, return_last_state: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The NCS recurrence on the unit's input u (b, L, d), gated by z (b, L, d) if given, through the scan.
+
+        Returns y (b, L, d) and, with ``return_last_state``, the state h_L (b, d, n) (for stability checks).
+        """
         s, B, C = self.projections(u)
         real = torch.float64 if u.dtype == torch.float64 else torch.float32  # a dt dtype the scan accepts
         dt = self.steps(s).to(real).repeat_interleave(self.head_size, dim=-1)  # (b, L, d): a head's Δ per channel
         A = u.new_full((1, 1), -1.0).expand(self.d_model, self.cfg.n_state)
-        return scan(self.cfg, u, dt, A, B, C, D=self.D, z=z, dt_softplus=False)
+        return selective_scan(
+            u,
+            dt,
+            A,
+            B,
+            C,
+            D=self.D,
+            z=z,
+            dt_softplus=False,
+            discretization="zoh",
+            backend=self.cfg.scan_backend,
+            return_last_state=return_last_state,
+        )
 
     def optim_hints(self):
         """As S6's: the Δ-setting parameters (score weights, ℓ₀, λ) at the Δ lr scale; no weight decay on ℓ₀, λ
