@@ -5,8 +5,7 @@ each recurrence against a direct float64 step loop written out below (not throug
 under N(0, I) inputs (scaled by 1 and 100) up to T = 65 536, and the long-range
 dependency ‖∂y_t/∂x_s‖ against the lag: flat for ncs_ssm and legs_ssm, exponential for S6, judged on fitted slopes.
 
-The LRD measurement is written here (``lrd_by_lag``) because ``analysis.probes`` had not landed when these tests
-were written.
+The LRD comes from the ``lrd`` probe of ``analysis.probes`` (it imports zoo, as probes may).
 """
 
 import math
@@ -120,49 +119,31 @@ def test_ncs_state_bounded(T, scale, decay):
     _check_bounded(T, scale, decay)
 
 
-def lrd_by_lag(name: str, overrides: dict, d: int = 8, length: int = 256, draws: int = 4) -> np.ndarray:
-    """‖∂y_{L−1}/∂x_s‖_F for lag L − 1 − s = 0 … L − 1, mean over seeded N(0, I) draws, of the bare unit at its
-    seed-0 initialisation in float64 (the LRD of shared/papers/long_range_dependency.md, at the output)."""
-    torch.manual_seed(0)
-    mixer = zoo.build_mixer(name, d, **overrides).double()
-    x = torch.randn(draws, length, d, dtype=F64, generator=torch.Generator().manual_seed(1))
-    xs = x.repeat_interleave(d, dim=0).requires_grad_(True)  # copy i of a draw back-propagates output channel i
-    mixer(xs)[:, -1].reshape(draws, d, d).diagonal(dim1=1, dim2=2).sum().backward()
-    norms = xs.grad.reshape(draws, d, length, d).pow(2).sum(dim=(1, 3)).sqrt()  # (draws, L) by position s
-    return norms.mean(0).flip(0).numpy()
+@pytest.mark.parametrize("seed", [0, 1])
+def test_lrd_flat_for_ncs_and_legs_exponential_for_s6(tmp_path, seed):
+    """The ``lrd`` probe's fitted e-folding lengths over L = 256 lags (bare units, d = 8, n = 4, 4 draws):
+    S6 decays within L/2 (≈ 80–90 steps), ncs_ssm's stays beyond 2·L (its weights follow the scores, not the lag),
+    legs_ssm's is exactly flat; decay=True with λ = e^(−1/32) makes ncs_ssm decay with e-folding length ≈ 32."""
+    import matplotlib.pyplot as plt
 
+    from analysis import probes
 
-def efolding(values: np.ndarray) -> float:
-    """−1 / (slope of log LRD against the lag) over lags ≥ 1 (lag 0 holds the skip D); inf when it does not decay."""
-    lags = np.arange(len(values))
-    slope = np.polyfit(lags[1:], np.log(values[1:]), 1)[0]
-    return -1 / slope if slope < 0 else math.inf
-
-
-def test_lrd_flat_for_ncs_and_legs_exponential_for_s6(overrides):
-    """Fitted e-folding lengths over L = 256 lags: S6 decays within L/2 (≈ 80 steps here), ncs_ssm's stays beyond
-    2·L (its weights follow the scores, not the lag), legs_ssm's is exactly flat; decay=True with λ = e^(−1/32)
-    makes ncs_ssm decay with e-folding length ≈ 32."""
+    decay = tmp_path / "ncs_decay.yaml"
+    decay.write_text("name: ncs_ssm\ndecay: true\ndt_min: 0.03125\ndt_max: 0.03125\n")  # −log λ = 1/32
     L = 256
-    efold = {
-        label: efolding(lrd_by_lag(name, overrides(name, **UNIT, **extra), length=L))
-        for label, name, extra in [
-            ("s6", "s6", {}),
-            ("ncs_ssm", "ncs_ssm", {}),
-            ("legs_ssm", "legs_ssm", {}),
-            ("ncs_ssm+decay", "ncs_ssm", {"decay": True, "dt_min": 1 / 32, "dt_max": 1 / 32}),  # λ = e^(−1/32)
-        ]
-    }
-    print("e-folding lengths (steps):", efold)
+    frame, figure = probes.lrd(
+        ("s6", "ncs_ssm", "legs_ssm", str(decay)), d_model=8, length=L, draws=4, seed=seed, n_state=4
+    )
+    plt.close(figure)
+    fit = frame.attrs["fit"].set_index("mixer")
+    efold = fit["efold"].to_dict()
+    print(f"seed {seed}, e-folding lengths (steps):", efold)
+    assert (fit["site"] == "unit").all()
     assert efold["s6"] < L / 2
     assert efold["ncs_ssm"] > 2 * L
-    assert efold["legs_ssm"] > 1e6
-    assert 16 < efold["ncs_ssm+decay"] < 64  # e-folding length 1 / (−log λ) = 32
-
-
-def test_legs_lrd_is_exactly_flat(overrides):
-    values = lrd_by_lag("legs_ssm", overrides("legs_ssm", **UNIT), length=64)
-    np.testing.assert_allclose(values[1:], values[1], rtol=1e-10)
+    assert 16 < efold[str(decay)] < 64
+    legs = frame[(frame["mixer"] == "legs_ssm") & (frame["lag"] >= 1)]["lrd"].to_numpy()
+    np.testing.assert_allclose(legs, legs[0], rtol=1e-10)  # exactly flat: every input weighs 1/√t
 
 
 @pytest.mark.parametrize(
@@ -200,3 +181,25 @@ def test_ncs_optim_hints():
     assert found[id(mixer.log_prior)] == found[id(mixer.decay_log)] == (pytest.approx(5e-3), 0.0)
     assert found[id(mixer.D)] == (1e-2, 0.0)
     assert found[id(mixer.x_proj.weight)] == (1e-2, 0.1)
+
+
+@pytest.mark.parametrize(
+    "name, extra",
+    [("ncs_ssm", {}), ("ncs_ssm", {"decay": True, "d_conv": 4, "gate": True}), ("legs_ssm", {})],
+    ids=["ncs", "ncs-decay-conv-gate", "legs"],
+)
+def test_runs_under_bfloat16_autocast(overrides, name, extra):
+    """bf16 projections meet a float32 residual stream: still one scan, close to the float32 output."""
+    model = SequenceModel(
+        name,
+        overrides(name, **extra),
+        ModelConfig(d_model=8, n_layers=1),
+        InputSpec("tokens", 8),
+        OutputSpec("classes", 8, True),
+    )
+    x = torch.randint(0, 8, (2, 12))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)
+    y.float().square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    torch.testing.assert_close(y.float(), model(x), rtol=0.05, atol=0.05)

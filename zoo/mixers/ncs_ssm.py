@@ -150,14 +150,14 @@ class NCSSSM(UnitMixer):
         real = torch.float64 if u.dtype == torch.float64 else torch.float32  # a dt dtype the scan accepts
         dt = self.steps(s).to(real).repeat_interleave(self.head_size, dim=-1)  # (b, L, d): a head's Δ per channel
         A = u.new_full((1, 1), -1.0).expand(self.d_model, self.cfg.n_state)
-        return selective_scan(
+        return selective_scan(  # under autocast B, C, z come out in half precision: the scan takes u's dtype
             u,
             dt,
             A,
-            B,
-            C,
+            B.to(u.dtype),
+            C.to(u.dtype),
             D=self.D,
-            z=z,
+            z=None if z is None else z.to(u.dtype),
             dt_softplus=False,
             discretization="zoh",
             backend=self.cfg.scan_backend,
