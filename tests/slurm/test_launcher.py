@@ -208,6 +208,26 @@ def test_rerun_reruns_only_the_cancelled_cell(preempted):
     assert {r.status for r in records(tmp).values()} == {"ok"}
 
 
+def test_task_cancelled_before_it_ran_is_reported_not_waited_for(slurm, tmp_path):
+    """With one task at a time, task 1 is cancelled while pending: it never writes a result, the job leaves
+    the queue, and the runner must say so (it has no `sacct` to learn it from) while task 0 completes."""
+    argv = runner_argv(tmp_path, "launcher.array_parallelism=1")
+    proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pending = _wait_for(lambda: {a for a, t, s in squeue() if t == "1" and s == "PENDING"}, 60, "task 1", proc)
+        (array,) = pending
+        subprocess.run(["scancel", f"{array}_1"], check=True, timeout=10)
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    assert done.returncode not in (0, 2), explain(done)
+    assert [r.status for r in records(tmp_path).values()] == ["ok"], "task 0 completes; task 1 never started"
+    assert re.search(r"^\[\d/2\] cancelled ", done.stdout, re.MULTILINE), explain(done)
+
+
 def _assert_config_error(done: subprocess.CompletedProcess, key: str, tmp: Path) -> None:
     assert done.returncode == 2, explain(done)
     assert key in done.stderr and "configs/launcher/slurm.yaml" in done.stderr, explain(done)
