@@ -71,6 +71,7 @@ def _which(program: str) -> str:
 
 
 def free_ports(n: int) -> list[int]:
+    """`n` TCP ports on 127.0.0.1 that nothing listens on now (so clusters never collide on Slurm's defaults)."""
     socks = [socket.socket() for _ in range(n)]
     try:
         for s in socks:
@@ -131,7 +132,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none
 ReturnToService=2
+# seconds between SIGTERM and SIGKILL when a job is cancelled or requeued (a cell checkpoints within them)
 KillWait=5
+# finished jobs stay visible to squeue/scontrol for 10 minutes (there is no accounting database)
 MinJobAge=600
 SchedulerParameters=sched_interval=1
 NodeName={node} NodeAddr=127.0.0.1 CPUs={len(os.sched_getaffinity(0))} RealMemory={_real_memory_mb()} State=UNKNOWN
