@@ -13,6 +13,7 @@ and added atomically into float32 (b, h, n, L) buffers.
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -42,6 +43,7 @@ def _bwd_kernel(
     p_dout,
     p_ckpt,
     p_chunk,
+    p_adj,
     p_du,
     p_ddt,
     p_dz,
@@ -104,22 +106,38 @@ def _bwd_kernel(
     i_g = (i_r * BLOCK_R) // P
     o_state = (o_r[:, None] * N + o_n[None, :]) * S2
 
+    # The adjoint entering each tile from the right lives in adj[tile] (b, NT, d, n[, 2]): written before the tile
+    # (from the chunk slot, or by the tile to its right, state by state) and read back after a barrier.
+    n_tiles = tl.minimum(K, NT - i_c * K)
+    p_first = p_adj + (i_b * NT + i_c * K + n_tiles - 1) * D * N * S2 + o_state
     if LOCAL:
-        carry_re = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
-        carry_im = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+        start_re = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+        start_im = start_re
     else:
         p_in = p_chunk + (i_b * NC + i_c) * D * N * S2 + o_state
-        carry_re = tl.load(p_in, mask=m_n, other=0.0)
+        start_re = tl.load(p_in, mask=m_n, other=0.0)
         if IS_COMPLEX:
-            carry_im = tl.load(p_in + 1, mask=m_n, other=0.0)
-        else:
-            carry_im = carry_re
+            start_im = tl.load(p_in + 1, mask=m_n, other=0.0)
+    tl.store(p_first, start_re, mask=m_n)
+    if IS_COMPLEX:
+        tl.store(p_first + 1, start_im, mask=m_n)
+    tl.debug_barrier()
     if HAS_D:
         b_D = tl.load(p_D + o_r).to(tl.float32)
 
-    n_tiles = tl.minimum(K, NT - i_c * K)
     for i_s in range(n_tiles):
         i_tile = i_c * K + n_tiles - 1 - i_s
+        p_g0 = p_adj + (i_b * NT + i_tile) * D * N * S2
+        if i_s + 1 < n_tiles:
+            p_end = p_adj + (i_b * NT + i_tile - 1) * D * N * S2
+            ok_end = (i_c >= 0).to(tl.int32)
+        elif LOCAL:  # chunk i_c's adjoint carry from zero goes to slot i_c − 1
+            p_end = p_chunk + (i_b * NC + i_c - 1) * D * N * S2
+            ok_end = (i_c >= 1).to(tl.int32)
+        else:
+            p_end = p_dh0 + i_b * D * N * S2
+            ok_end = (i_c == 0).to(tl.int32)
+        m_end = (o_r * 0 + ok_end) > 0
         o_tt = i_tile * T + o_t
         m_t = o_tt < L
         m_x = m_t[None, :] & m_r[:, None]
@@ -142,7 +160,6 @@ def _bwd_kernel(
             o_part = (i_b * NT + i_tile) * D * N * S2
         o_sel = (i_b * H + i_g) * N * L + o_tt
         for k in range(N):
-            sel = o_n[None, :] == k
             o_kn = o_r * N + k
             ar = tl.load(p_A + o_kn * S2)
             if IS_COMPLEX:
@@ -154,9 +171,9 @@ def _bwd_kernel(
             cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                 IS_COMPLEX, BLOCK_R, T)  # fmt: skip
             first = o_t[None, :] == 0
-            g0_re = tl.sum(tl.where(sel, carry_re, 0.0), 1)[:, None]
+            g0_re = tl.load(p_g0 + o_kn * S2)[:, None]
             if IS_COMPLEX:
-                g0_im = tl.sum(tl.where(sel, carry_im, 0.0), 1)[:, None]
+                g0_im = tl.load(p_g0 + o_kn * S2 + 1)[:, None]
                 xc_re, xc_im, g_re, g_im = tl.associative_scan(
                     (an_re, -an_im, 2.0 * b_dy * cc_re, -2.0 * b_dy * cc_im), 1, _combine_complex, reverse=True
                 )
@@ -164,12 +181,12 @@ def _bwd_kernel(
                 g_im += xc_re * g0_im + xc_im * g0_re
                 out_re = tl.sum(tl.where(first, a_re * g_re + a_im * g_im, 0.0), 1)
                 out_im = tl.sum(tl.where(first, a_re * g_im - a_im * g_re, 0.0), 1)
-                carry_im = tl.where(sel, out_im[:, None], carry_im)
+                tl.store(p_end + o_kn * S2 + 1, out_im, mask=m_end)
             else:
                 xc_re, g_re = tl.associative_scan((an_re, b_dy * cc_re), 1, _combine_real, reverse=True)
                 g_re += xc_re * g0_re
                 out_re = tl.sum(tl.where(first, a_re * g_re, 0.0), 1)
-            carry_re = tl.where(sel, out_re[:, None], carry_re)
+            tl.store(p_end + o_kn * S2, out_re, mask=m_end)
 
             if not LOCAL:
                 p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
@@ -279,16 +296,7 @@ def _bwd_kernel(
             if not DT_INVARIANT:
                 tl.store(p_ddt + o_x, ddelta.to(p_ddt.dtype.element_ty), mask=m_x)
             tl.store(p_ddt_part + o_row, tl.sum(ddelta, 1), mask=m_r)
-
-    if LOCAL:
-        m_out = m_n & (o_n[None, :] * 0 + i_c >= 1)
-        p_out = p_chunk + (i_b * NC + i_c - 1) * D * N * S2 + o_state
-    else:
-        m_out = m_n & (o_n[None, :] * 0 + i_c == 0)
-        p_out = p_dh0 + i_b * D * N * S2 + o_state
-    tl.store(p_out, carry_re, mask=m_out)
-    if IS_COMPLEX:
-        tl.store(p_out + 1, carry_im, mask=m_out)
+        tl.debug_barrier()  # this tile's outgoing adjoints (written above) are read by the tile to its left
 
 
 def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
@@ -304,8 +312,9 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
         BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
     )  # fmt: skip
     g = grads
+    adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right
     tensors = (
-        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk,
+        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, adj,
         g.du, g.ddt, g.dz, g.dB, g.dC, g.dA_part, g.dBb_part, g.dCb_part, g.dD_part, g.ddt_part, g.dh0,
     )  # fmt: skip
     if cfg.n_chunks > 1:

@@ -203,21 +203,26 @@ def _fwd_kernel(
     i_g = (i_r * BLOCK_R) // P
     o_state = (o_r[:, None] * N + o_n[None, :]) * S2  # [R, BLOCK_N] within a (d, n) state
 
+    # The state entering each tile lives in ckpt[tile]: written before the tile (from the chunk's start state, or
+    # by the previous tile, state by state) and read back after a barrier; the last tile's end goes to chunk / last.
+    n_tiles = tl.minimum(K, NT - i_c * K)
+    p_first = p_ckpt + (i_b * NT + i_c * K) * D * N * S2 + o_state
     if LOCAL:
-        carry_re = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
-        carry_im = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+        start_re = tl.zeros([BLOCK_R, BLOCK_N], tl.float32)
+        start_im = start_re
     else:
         p_start = p_chunk + (i_b * NC + i_c) * D * N * S2 + o_state
-        carry_re = tl.load(p_start, mask=m_n, other=0.0)
+        start_re = tl.load(p_start, mask=m_n, other=0.0)
         if IS_COMPLEX:
-            carry_im = tl.load(p_start + 1, mask=m_n, other=0.0)
-        else:
-            carry_im = carry_re
+            start_im = tl.load(p_start + 1, mask=m_n, other=0.0)
+    tl.store(p_first, start_re, mask=m_n)
+    if IS_COMPLEX:
+        tl.store(p_first + 1, start_im, mask=m_n)
+    tl.debug_barrier()
     if HAS_D:
         b_D = tl.load(p_D + o_r).to(tl.float32)
     sumdt = tl.zeros([BLOCK_R], tl.float32)
 
-    n_tiles = tl.minimum(K, NT - i_c * K)
     for i_s in range(n_tiles):
         i_tile = i_c * K + i_s
         o_tt = i_tile * T + o_t
@@ -227,17 +232,22 @@ def _fwd_kernel(
         b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
         delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
         sumdt += tl.sum(delta, 1)
-        if not LOCAL:
-            p_ck = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_state
-            tl.store(p_ck, carry_re, mask=m_n)
-            if IS_COMPLEX:
-                tl.store(p_ck + 1, carry_im, mask=m_n)
+        p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2
+        if i_s + 1 < n_tiles:
+            p_end = p_ckpt + (i_b * NT + i_tile + 1) * D * N * S2
+            ok_end = (i_c >= 0).to(tl.int32)
+        elif LOCAL:  # chunk i_c's end state from zero goes to slot i_c + 1 (the last chunk's is not needed)
+            p_end = p_chunk + (i_b * NC + i_c + 1) * D * N * S2
+            ok_end = (i_c + 1 < NC).to(tl.int32)
+        else:
+            p_end = p_last + i_b * D * N * S2
+            ok_end = (i_c == NC - 1).to(tl.int32)
+        m_end = (o_r * 0 + ok_end) > 0
         y_acc = tl.zeros([BLOCK_R, T], tl.float32)
         o_sel = (i_b * H + i_g) * N * L + o_tt  # [T] in (b, h, n, L), state 0
         for k in range(N):
-            sel = o_n[None, :] == k
-            h0_re = tl.sum(tl.where(sel, carry_re, 0.0), 1)
             o_kn = o_r * N + k
+            h0_re = tl.load(p_h0 + o_kn * S2)
             ar = tl.load(p_A + o_kn * S2)
             if IS_COMPLEX:
                 ai = tl.load(p_A + o_kn * S2 + 1)
@@ -248,19 +258,19 @@ def _fwd_kernel(
                               BLOCK_R, T)  # fmt: skip
             c_re, c_im, _, _ = _input_coefficient(delta, a_re, a_im, ar, ai, b_re, b_im, IS_COMPLEX, ZOH)
             if IS_COMPLEX:
-                h0_im = tl.sum(tl.where(sel, carry_im, 0.0), 1)
+                h0_im = tl.load(p_h0 + o_kn * S2 + 1)
                 acc_re, acc_im, h_re, h_im = tl.associative_scan(
                     (a_re, a_im, c_re * b_u, c_im * b_u), 1, _combine_complex
                 )
                 h_re += acc_re * h0_re[:, None] - acc_im * h0_im[:, None]
                 h_im += acc_re * h0_im[:, None] + acc_im * h0_re[:, None]
                 end_im = tl.sum(tl.where(o_t[None, :] == T - 1, h_im, 0.0), 1)
-                carry_im = tl.where(sel, end_im[:, None], carry_im)
+                tl.store(p_end + o_kn * S2 + 1, end_im, mask=m_end)
             else:
                 acc_re, h_re = tl.associative_scan((a_re, c_re * b_u), 1, _combine_real)
                 h_re += acc_re * h0_re[:, None]
             end_re = tl.sum(tl.where(o_t[None, :] == T - 1, h_re, 0.0), 1)
-            carry_re = tl.where(sel, end_re[:, None], carry_re)
+            tl.store(p_end + o_kn * S2, end_re, mask=m_end)
             if not LOCAL:
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                     IS_COMPLEX, BLOCK_R, T)  # fmt: skip
@@ -277,21 +287,10 @@ def _fwd_kernel(
                 b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
                 y_acc = y_acc * b_z * tl.sigmoid(b_z)
             tl.store(p_y + o_x, y_acc.to(p_y.dtype.element_ty), mask=m_x)
+        tl.debug_barrier()  # this tile's end states (written above) are read by the next tile
 
     if LOCAL:
-        # chunk i_c's end state from zero goes to slot i_c + 1 (the last chunk's is not needed)
-        m_out = m_n & (o_n[None, :] * 0 + i_c + 1 < NC)
-        p_out = p_chunk + (i_b * NC + i_c + 1) * D * N * S2 + o_state
-        tl.store(p_out, carry_re, mask=m_out)
-        if IS_COMPLEX:
-            tl.store(p_out + 1, carry_im, mask=m_out)
         tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=o_r < D)
-    else:
-        m_out = m_n & (o_n[None, :] * 0 + i_c == NC - 1)
-        p_out = p_last + i_b * D * N * S2 + o_state
-        tl.store(p_out, carry_re, mask=m_out)
-        if IS_COMPLEX:
-            tl.store(p_out + 1, carry_im, mask=m_out)
 
 
 @triton.jit
