@@ -33,7 +33,7 @@ GRID_KEYS = ("name", "description", "base", "variants", "axes", "seeds")
 
 @dataclass
 class Cell:
-    """One grid cell: its resolved config, run id and run directory."""
+    """One grid cell: its resolved config, run id and (absolute) run directory."""
 
     config: dict[str, Any]
     run_id: str
@@ -107,7 +107,8 @@ def expand(spec: dict[str, Any], overrides: list[tuple[str, Any]], root: str | N
                         f"(run id {rid}); an axis value has no effect."
                     )
                 seen[rid] = where
-                cells.append(Cell(config, rid, store.grid_dir(root or config["store"]["root"], spec["name"]) / rid))
+                directory = store.grid_dir(Path(root or config["store"]["root"]).resolve(), spec["name"])
+                cells.append(Cell(config, rid, directory / rid))
     return cells
 
 
@@ -116,7 +117,7 @@ def single_cell(overrides: list[tuple[str, Any]]) -> list[Cell]:
     config = compose([overrides], {"name": "default"})
     check_buildable(config)
     rid = store.run_id(config)
-    return [Cell(config, rid, store.grid_dir(config["store"]["root"], "default") / rid)]
+    return [Cell(config, rid, store.grid_dir(Path(config["store"]["root"]).resolve(), "default") / rid)]
 
 
 def _describe(variant: str | None, point: dict[str, Any], seed: int) -> str:

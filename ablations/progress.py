@@ -83,14 +83,14 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
     import pandas as pd
 
     out = out or sys.stdout
-    rows, metric = [], None
+    rows = []
     for cell in cells:
         _, result, status = store.read_run(cell.path)
         key, value = main_metric(result or {})
-        metric = metric or key
         grid = cell.config["grid"]
         rows.append(
             {
+                "metric": key,
                 "variant": grid["variant"],
                 **{k: _text(v) for k, v in grid["axes"].items()},
                 "seed": cell.config["seed"],
@@ -99,7 +99,7 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
             }
         )
     frame = pd.DataFrame(rows)
-    axes = [c for c in frame.columns if c not in ("seed", "status", "value")]
+    axes = [c for c in frame.columns if c not in ("metric", "seed", "status", "value")]
     if frame["variant"].isna().all():
         axes.remove("variant")
     keys = axes or ["variant"]
@@ -108,7 +108,8 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
     long = grouped["value"].agg(["mean", "std"]).reset_index()
     long["n_ok"] = grouped["ok"].sum().to_numpy()
     long["n_failed"] = grouped["ok"].apply(lambda s: int((~s).sum())).to_numpy()
-    long.insert(len(keys), "metric", metric)
+    long.insert(len(keys), "metric", grouped["metric"].first().to_numpy())
+    metrics = sorted(set(long["metric"].dropna()))
     directory.mkdir(parents=True, exist_ok=True)
     long.to_csv(directory / store.SUMMARY_FILE, index=False)
 
@@ -118,11 +119,21 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
     else:
         table = long.set_index(keys)[["cell"]]
     n_seeds = frame.groupby(keys, dropna=False, sort=False).size().max()
+    metric = metrics[0] if len(metrics) == 1 else "each task's main test metric"
     print(f"\n{grid_name}: {metric} (mean ± std over {n_seeds} seed(s); failures counted)", file=out)
     print(table.to_string(), file=out)
-    print(f"\nsummary: {directory / store.SUMMARY_FILE}", file=out)
-    print(f"report:  python -m analysis.report {directory}", file=out, flush=True)
+    shown = _relative(directory)
+    print(f"\nsummary: {shown / store.SUMMARY_FILE}", file=out)
+    print(f"report:  python -m analysis.report {shown}", file=out, flush=True)
     return long.drop(columns="cell")
+
+
+def _relative(path: Path) -> Path:
+    """``path`` relative to the current directory when it lies below it (shorter commands to copy)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _text(value: Any) -> Any:

@@ -36,7 +36,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list groups, choices, grids and mixers")
     parser.add_argument("--retry-failed", action="store_true", help="re-run failed and diverged cells")
     parser.add_argument("--workers", type=int, help="worker processes (launcher.workers)")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)
 
 
 def plan(argv_overrides: list[str], workers: int | None) -> tuple[str, list[Cell]]:

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from ablations import store
-from ablations.config import TrainConfig, dataclass_from
+from ablations.config import TrainConfig, dataclass_from, import_plugins
 
 # ---------------------------------------------------------------------------------------------------------------
 # Building
@@ -180,6 +180,7 @@ def run(config: dict[str, Any], path: str | os.PathLike | None = None, retry_fai
     or a ``failed``/``diverged`` one unless ``retry_failed`` — is returned as stored. A cell whose lock another
     process holds returns ``{"status": "locked"}`` without touching anything.
     """
+    import_plugins(config.get("plugins"))  # a worker process or cluster job has not imported them yet
     path = Path(path) if path is not None else store.run_dir(config["store"]["root"], config["grid"]["name"], config)
     path.mkdir(parents=True, exist_ok=True)
     lock = store.RunLock(path)

@@ -24,7 +24,8 @@ class LocalConfig:
     """``launcher.*`` of ``launcher=local``.
 
     Attributes:
-        workers: worker processes; None: one per visible GPU, else one per two CPU cores (at least one).
+        workers: worker processes; None: one per visible GPU, else one per CPU core (small models train
+            faster as parallel single-threaded cells than as one multi-threaded cell).
         threads: torch threads per CPU worker; None: the cores divided by the workers.
     """
 
@@ -42,7 +43,7 @@ def plan_workers(cfg: LocalConfig, n_cells: int) -> tuple[int, int, list[str | N
     """``(workers, threads per worker, CUDA_VISIBLE_DEVICES of each worker)`` for ``n_cells`` cells."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     gpus = _gpu_count()
-    workers = cfg.workers or (gpus if gpus else max(1, cores // 2))
+    workers = cfg.workers or (gpus if gpus else cores)
     workers = max(1, min(workers, n_cells))
     threads = cfg.threads or max(1, cores // workers)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -96,6 +97,9 @@ class LocalLauncher(Launcher):
         manager_lock = context.Lock()
         shared = context.Manager().list(devices) if any(devices) else devices
 
+        # Spawned workers inherit the environment: the OpenMP pool must be sized before torch is imported there.
+        saved = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(threads)
         pool = cf.ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(threads, shared, manager_lock)
         )
@@ -121,5 +125,9 @@ class LocalLauncher(Launcher):
                 on_result(cell, result)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            if saved is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = saved
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
