@@ -52,7 +52,14 @@ LABELS = {
     "n_params": "parameters",
 }
 _SPLITS = {"train": "train", "val": "validation", "test": "test"}
-_METRICS = {"acc": "accuracy", "loss": "loss", "err": "error", "mse": "MSE", "ppl": "perplexity"}
+_METRICS = {
+    "acc": "accuracy",
+    "loss": "loss",
+    "err": "error",
+    "rel_error": "relative error",
+    "mse": "MSE",
+    "ppl": "perplexity",
+}
 
 
 def label(column: str) -> str:
@@ -158,7 +165,7 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, higher_is_better: bool = True, 
             annot=annot.to_numpy(),
             fmt="",
             cmap="viridis" if higher_is_better else "viridis_r",
-            cbar_kws={"label": label(metric)},
+            cbar_kws={"label": label(metric) + better(higher_is_better)},
             linewidths=0.5,
             linecolor="white",
             ax=ax,
@@ -171,7 +178,19 @@ def heatmap(cells: pd.DataFrame, x: str, y: str, higher_is_better: bool = True, 
     return fig
 
 
-def pointplot(runs: pd.DataFrame, cells: pd.DataFrame, x: str, hue: str | None = None, title: str | None = None):
+def better(higher_is_better: bool) -> str:
+    """`` (higher is better)`` or `` (lower is better)``, appended to metric labels."""
+    return f" ({'higher' if higher_is_better else 'lower'} is better)"
+
+
+def pointplot(
+    runs: pd.DataFrame,
+    cells: pd.DataFrame,
+    x: str,
+    hue: str | None = None,
+    higher_is_better: bool = True,
+    title: str | None = None,
+):
     """Mean per ``x`` level with its bootstrap 95 % interval, one colour per ``hue`` level, seeds as faint dots.
 
     ``cells`` is :func:`analysis.aggregate` over ``[x]`` or ``[hue, x]``; cells with one seed show a point
@@ -210,7 +229,7 @@ def pointplot(runs: pd.DataFrame, cells: pd.DataFrame, x: str, hue: str | None =
             )
         ax.set_xticks(range(len(x_levels)), [str(v) for v in x_levels])
         ax.set_xlabel(label(x))
-        ax.set_ylabel(label(metric))
+        ax.set_ylabel(label(metric) + better(higher_is_better))
         ax.set_title(title or f"{label(metric)}: mean and 95 % bootstrap interval over seeds")
         if hue:
             ax.legend(title=label(hue), fontsize=8, title_fontsize=8, loc="best", frameon=True)
@@ -245,6 +264,8 @@ def curves(curves_frame: pd.DataFrame, metric: str, hue: str | None = None, x: s
             palette=palette(hue_levels, hue) if hue else None,
             ax=ax,
             lw=1.5,
+            marker="o" if data[x].nunique() <= 20 else None,
+            markersize=4,
         )
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(label(x))
@@ -289,7 +310,7 @@ def table(cells: pd.DataFrame, rows: str = "mixer.name", cols: str = "task.name"
             tick.set_color(mixer_colour(tick.get_text()) if rows == "mixer.name" else "black")
         ax.set_xlabel(label(cols))
         ax.set_ylabel(label(rows))
-        ax.set_title(f"{label(metric)} (shade: best per column)")
+        ax.set_title(f"{label(metric)}{better(higher_is_better)}, shade: best per column")
         ax.tick_params(axis="y", rotation=0)
     return fig
 

@@ -148,14 +148,15 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
     if x:
         figure(
             "pointplot",
-            plots.pointplot(runs, cells, x, setting),
+            plots.pointplot(runs, cells, x, setting, higher),
             f"{plots.label(metric)} against {x}",
             cell_table(cells, setting, x),
         )
 
     curves = load_curves(path, runs)
     curve_metric = metric.replace("test/", "val/")
-    if curve_metric in set(curves["metric"]):
+    curve_rows = curves[curves["metric"] == curve_metric]
+    if len(curve_rows) and curve_rows.groupby("run_id").size().max() >= 2:  # a curve needs two evaluations
         if setting and setting not in curves.columns:
             curves = curves.merge(runs[["run_id", setting]], on="run_id", how="left")
         hue = setting if setting and curves[setting].nunique() <= MAX_CURVE_SETTINGS else x

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -86,3 +87,14 @@ def test_shipped_scifar_table_matches_the_paper_notes():
     table = paper_table("b2s6_scifar")
     assert len(parsed) == len(table) == 24
     assert sorted(parsed) == sorted(map(tuple, table.itertuples(index=False)))
+
+
+def test_bench_store_loads_and_reports_timings(tmp_path):
+    from analysis import bench
+
+    assert bench.main(["--runs", "40", "--out", str(tmp_path / "bench.json")]) == 0
+    timings = json.loads((tmp_path / "bench.json").read_text())
+    assert timings["rows"] == timings["records"] == 40
+    assert timings["curve_rows"] > 40 * bench.EVALUATIONS  # several metrics per evaluation
+    assert timings["cells"] == 20
+    assert all(timings[k] >= 0 for k in ("load_s", "load_curves_s", "aggregate_s"))
