@@ -127,6 +127,10 @@ class Task(abc.ABC):
     def datasets(self) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset, torch.utils.data.Dataset]:
         """``(train, val, test)``; val is held out from train and never the test split."""
 
+    def locate(self) -> Path | None:
+        """The folder the task reads (``DatasetMissing`` if its files are absent); None when it needs no files."""
+        return None
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean loss of a batch. ``output`` is ``(batch, n)`` or ``(batch, L, n)`` per position."""
         if self.output.kind == "classes":

@@ -89,17 +89,22 @@ class SCIFAR(ImageTask):
     def channels(self) -> int:
         return 1 if self.cfg.grayscale else 3
 
+    def locate(self) -> Path:
+        folder = self.data_root / "cifar" / "cifar-10-batches-py"
+        names = (*TRAIN_FILES, TEST_FILE)
+        if not all((folder / n).is_file() for n in names):
+            raise DatasetMissing(
+                self.name,
+                folder,
+                names,
+                "download cifar-10-python.tar.gz (cs.toronto.edu/~kriz/cifar.html) and unpack it in <root>/cifar.",
+            )
+        return folder
+
     def datasets(self):
         if self._data is None:
-            folder = self.data_root / "cifar" / "cifar-10-batches-py"
+            folder = self.locate()
             names = (*TRAIN_FILES, TEST_FILE)
-            if not all((folder / n).is_file() for n in names):
-                raise DatasetMissing(
-                    "scifar",
-                    folder,
-                    names,
-                    "download cifar-10-python.tar.gz (cs.toronto.edu/~kriz/cifar.html) and unpack it in <root>/cifar.",
-                )
             batches = [read_batch(folder / n) for n in names]
             images = [rgb_to_gray(b[0]) if self.cfg.grayscale else b[0] for b in batches]
             train = self.sequences(np.concatenate(images[:5]), np.concatenate([b[1] for b in batches[:5]]))

@@ -108,9 +108,11 @@ class LRATextTask(Task):
     def datasets(self):
         return self._load()[0]
 
-    def require(self, folder: Path, files: list[str], what: str) -> None:
+    def require(self, folder: Path, files: list[str], what: str) -> Path:
+        """``folder`` if it holds ``files``; ``DatasetMissing`` saying how to get ``what`` otherwise."""
         if not all((folder / f).exists() for f in files):
             raise DatasetMissing(self.name, folder, files, LRA_HOW.format(what))
+        return folder
 
 
 @register_task("lra_listops")
@@ -123,12 +125,19 @@ class LRAListOps(LRATextTask):
     class Config:
         l_max: int = 2048  # maximum sequence length in tokens, <eos> included (s4's)
 
+    files = [f"basic_{s}.tsv" for s in ("train", "val", "test")]
+
+    def locate(self) -> Path:
+        return self.require(
+            self.data_root / "listops",
+            self.files,
+            f"listops-1000 folder (or run `python -m ablations.data listops --out {self.data_root / 'listops'}`)",
+        )
+
     def read_splits(self):
-        folder = self.data_root / "listops"
-        files = [f"basic_{s}.tsv" for s in ("train", "val", "test")]
-        self.require(folder, files, "listops-1000 folder (or run `python -m ablations.data listops`)")
+        folder = self.locate()
         splits = []
-        for name in files:
+        for name in self.files:
             path = folder / name
             rows = read_tsv(path, 2, ["Source", "Target"])
             splits.append([((listops_tokens(src),), parse_label(tgt, 10, path, n)) for n, (src, tgt) in rows])
@@ -145,6 +154,9 @@ class LRAText(LRATextTask):
         min_freq: int = 15  # characters seen fewer times in training become <unk> (s4's)
         val_fraction: float = 0.1  # share of the training reviews held out (the release has no val split)
         split_seed: int = 42  # seed of the train/val split
+
+    def locate(self) -> Path:
+        return self.folder()
 
     def folder(self) -> Path:
         for folder in (self.data_root / "imdb" / "aclImdb", self.data_root / "aclImdb"):
@@ -182,12 +194,15 @@ class LRARetrieval(LRATextTask):
     class Config:
         l_max: int = 8000  # sequence length: two documents of at most l_max / 2 = 4000 characters each (s4's)
 
+    files = [f"new_aan_pairs.{s}.tsv" for s in ("train", "eval", "test")]
+
+    def locate(self) -> Path:
+        return self.require(self.data_root / "aan", self.files, "tsv_data folder")
+
     def read_splits(self):
-        folder = self.data_root / "aan"
-        files = [f"new_aan_pairs.{s}.tsv" for s in ("train", "eval", "test")]
-        self.require(folder, files, "tsv_data folder")
+        folder = self.locate()
         splits = []
-        for name in files:
+        for name in self.files:
             path = folder / name
             rows = read_tsv(path, 5, None)
             splits.append([((list(t1), list(t2)), parse_label(lab, 2, path, n)) for n, (lab, _, _, t1, t2) in rows])

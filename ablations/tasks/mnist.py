@@ -85,6 +85,9 @@ class SMNIST(ImageTask):
     def permutation(self) -> np.ndarray | None:
         return bitreversal_permutation(self.seq_len) if self.cfg.permute else None
 
+    def locate(self) -> Path:
+        return self.folder()
+
     def folder(self) -> Path:
         """The first candidate folder holding all four files."""
         candidates = [self.data_root / f for f in self.folder_names] + list(self.system_folders)

@@ -88,8 +88,8 @@ class LRAPathfinder(ImageTask):
     def folder(self) -> Path:
         return self.data_root / "pathfinder" / f"pathfinder{self.cfg.resolution}"
 
-    def samples(self) -> list[tuple[Path, int]]:
-        """``(image path, label)`` of every listed image, in s4's order (metadata files by number)."""
+    def metadata_files(self) -> list[Path]:
+        """The metadata files in s4's order (by number); ``DatasetMissing`` if there are none."""
         base = self.folder() / DIFFICULTY
         files = sorted((base / "metadata").glob("*.npy"), key=lambda p: int(p.stem) if p.stem.isdigit() else -1)
         if not files:
@@ -99,10 +99,19 @@ class LRAPathfinder(ImageTask):
                 ["metadata/0.npy …", "imgs/0/sample_0.png …"],
                 "download lra_release.gz (github.com/google-research/long-range-arena) and link its "
                 f"pathfinder{self.cfg.resolution} folder there, or run "
-                f"`python -m ablations.data pathfinder --resolution {self.cfg.resolution} --out {self.data_root}`.",
+                f"`python -m ablations.data pathfinder --resolution {self.cfg.resolution} "
+                f"--out {self.data_root / 'pathfinder'}`.",
             )
+        return files
+
+    def locate(self) -> Path:
+        self.metadata_files()
+        return self.folder()
+
+    def samples(self) -> list[tuple[Path, int]]:
+        """``(image path, label)`` of every listed image, in s4's order."""
         samples = []
-        for path in files:
+        for path in self.metadata_files():
             for number, fields in read_metadata(path):
                 if len(fields) < 4:
                     raise DataFormatError(

@@ -56,6 +56,9 @@ class UCR(Task):
             raise ValueError(f"ucr: val_fraction must be in (0, 1), got {cfg.val_fraction}.")
         self._data = None
 
+    def locate(self) -> Path:
+        return self.folder()
+
     def folder(self) -> Path:
         """The first folder holding ``<dataset>_TRAIN.ts`` and ``_TEST.ts``: the data root's, then sktime's."""
         name = self.cfg.dataset
