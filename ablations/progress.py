@@ -102,18 +102,22 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
     axes = [c for c in frame.columns if c not in ("metric", "seed", "status", "value")]
     if frame["variant"].isna().all():
         axes.remove("variant")
-    keys = axes or ["variant"]
+    if not axes:  # a single cell, or seeds only: one row named after the grid
+        frame["grid"] = grid_name
+        axes = ["grid"]
+    keys = axes
     frame["ok"] = frame["status"] == "ok"
     grouped = frame.groupby(keys, dropna=False, sort=False)
     long = grouped["value"].agg(["mean", "std"]).reset_index()
     long["n_ok"] = grouped["ok"].sum().to_numpy()
     long["n_failed"] = grouped["ok"].apply(lambda s: int((~s).sum())).to_numpy()
+    long["not_ok"] = grouped["status"].apply(_not_ok).to_numpy()
     long.insert(len(keys), "metric", grouped["metric"].first().to_numpy())
     metrics = sorted(set(long["metric"].dropna()))
     directory.mkdir(parents=True, exist_ok=True)
-    long.to_csv(directory / store.SUMMARY_FILE, index=False)
+    long.drop(columns="not_ok").to_csv(directory / store.SUMMARY_FILE, index=False)
 
-    long["cell"] = [_cell_text(m, s, ok, bad) for m, s, ok, bad in long[["mean", "std", "n_ok", "n_failed"]].to_numpy()]
+    long["cell"] = [_cell_text(m, s, ok, bad) for m, s, ok, bad in long[["mean", "std", "n_ok", "not_ok"]].to_numpy()]
     if len(keys) >= 2:
         table = long.pivot(index=keys[:-1], columns=keys[-1], values="cell")
     else:
@@ -125,7 +129,7 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
     shown = _relative(directory)
     print(f"\nsummary: {shown / store.SUMMARY_FILE}", file=out)
     print(f"report:  python -m analysis.report {shown}", file=out, flush=True)
-    return long.drop(columns="cell")
+    return long.drop(columns=["cell", "not_ok"])
 
 
 def _relative(path: Path) -> Path:
@@ -140,11 +144,17 @@ def _text(value: Any) -> Any:
     return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else str(value)
 
 
-def _cell_text(mean: float, std: float, n_ok: int, n_failed: int) -> str:
+def _not_ok(statuses) -> str:
+    """``"1 diverged, 2 failed"`` for the statuses of one grid point that are not ``ok`` (empty if all are)."""
+    counts = statuses[statuses != "ok"].value_counts()
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+
+
+def _cell_text(mean: float, std: float, n_ok: int, not_ok: str) -> str:
     if n_ok == 0:
         text = "-"
     elif n_ok == 1 or std != std:
         text = f"{mean:.4g}"
     else:
         text = f"{mean:.4g} ± {std:.2g}"
-    return text + (f" ({int(n_failed)} failed)" if n_failed else "")
+    return text + (f" ({not_ok})" if not_ok else "")

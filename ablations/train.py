@@ -222,6 +222,7 @@ def _run_locked(config: dict[str, Any], path: Path) -> dict[str, Any]:
         "finished_at": None,
     }
     log = open(path / store.LOG_FILE, "a", buffering=1)
+    started = time.perf_counter()
     try:
         with _StopRequest() as stop:
             Trainer(config, path, result, log, stop).fit()
@@ -234,6 +235,8 @@ def _run_locked(config: dict[str, Any], path: Path) -> dict[str, Any]:
         result.update(status="failed", error=f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
     finally:
         result["finished_at"] = _now()
+        if result["wall_time_s"] is None:  # not ok: the time this attempt ran
+            result["wall_time_s"] = round(time.perf_counter() - started, 3)
         log.write(
             f"[{result['finished_at']}] status {result['status']}"
             + (f": {result['error']}" if result["error"] else "")
@@ -345,6 +348,7 @@ class Trainer:
                 state["train_time"] += time.perf_counter() - tick
                 state["tokens"] += len(index) * seq_len
                 state["step"] += 1
+                result["steps"] = state["step"]
                 losses.append(value)
                 if bar is not None:
                     bar.update(1)
