@@ -21,7 +21,7 @@ from kernels.scan.contract import ScanArgs
 from kernels.scan.reference import step_size
 
 # Elements of the (b, W, d, n) volume of one window: bounds the memory of every intermediate.
-WINDOW_VOLUME = 1 << 19
+WINDOW_VOLUME = 1 << 18
 
 
 def plan(b: int, L: int, d: int, n: int) -> tuple[int, int]:
