@@ -84,12 +84,12 @@ def cell_table(cells: pd.DataFrame, rows: str | None, cols: str) -> str:
 
 
 def _is_b2s6_unit_grid(runs: pd.DataFrame, names: list[str]) -> bool:
-    needed = {"mixer.bias", "mixer.n_blocks", "mixer.complex", "mixer.name"}
-    return (
-        needed <= set(runs.columns)
-        and {"mixer.bias", "mixer.n_blocks"} <= set(names)
-        and (runs["mixer.name"] == "b2s6").all()
-    )
+    """A B2S6-only grid over h whose bias or complex switch varies: the shape of the paper's sCIFAR ablation."""
+    columns = {"mixer.name", "mixer.bias", "mixer.complex", "mixer.n_blocks"}
+    if not columns <= set(runs.columns) or "mixer.n_blocks" not in names:
+        return False
+    switches = runs[["mixer.bias", "mixer.complex"]].drop_duplicates()
+    return bool((runs["mixer.name"] == "b2s6").all()) and len(switches) > 1
 
 
 def write_report(path: str | Path, out: str | Path | None = None, metric: str | None = None) -> Path:

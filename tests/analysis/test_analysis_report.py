@@ -98,3 +98,22 @@ def test_bench_store_loads_and_reports_timings(tmp_path):
     assert timings["curve_rows"] > 40 * bench.EVALUATIONS  # several metrics per evaluation
     assert timings["cells"] == 20
     assert all(timings[k] >= 0 for k in ("load_s", "load_curves_s", "aggregate_s"))
+
+
+def test_axis_over_mixer_variants_gets_heatmap_and_paper_comparison(tmp_path):
+    """The shipped bias_x_blocks grid's shape: an axis over group choices (b2s6 variants) × mixer.n_blocks."""
+    root = tmp_path / "runs"
+    variants = {"b2s6": (True, True), "b2s6_nobias": (False, True), "b2s6_real": (True, False)}
+    for choice, (bias, complex_) in variants.items():
+        for h in (1, 4):
+            for seed in (0, 1):
+                config = config_for("bxb", bias, h, seed)
+                config["mixer"]["complex"] = complex_
+                config["grid"]["axes"] = {"mixer": choice, "mixer.n_blocks": h}
+                write_run(root, config, "ok", 0.5 + 0.1 * bias + 0.2 * complex_ + 0.01 * seed)
+    out = tmp_path / "report"
+    main([str(root / "bxb"), "--out", str(out)])
+    for name in ("heatmap", "pointplot", "curves", "paper_comparison"):
+        assert (out / f"{name}.png").exists(), name
+    summary = pd.read_csv(out / "summary.csv").set_index(["mixer", "mixer.n_blocks"])
+    assert summary.loc[("b2s6_real", 4), "mean"] == pytest.approx(0.605)
