@@ -150,10 +150,8 @@ def _discretize(delta, u, B, A, B_bias, zoh):
             a_m1 = torch.empty(r.shape, dtype=A.dtype, device=A.device)
             parts = torch.view_as_real(a_m1)
             torch.mul(e, torch.sin(theta), out=parts[..., 1])
-            half = torch.sin(theta.mul_(0.5)).square_().mul_(e).mul_(-2)
-            torch.add(em1, half, out=parts[..., 0])
-            a = a_m1.clone()
-            torch.view_as_real(a)[..., 0].add_(1)
+            torch.addcmul(em1, torch.sin(theta.mul_(0.5)).square_(), e, value=-2, out=parts[..., 0])
+            a = a_m1 + 1
         else:
             e = torch.exp(r)
             a = torch.empty(r.shape, dtype=A.dtype, device=A.device)
@@ -165,21 +163,26 @@ def _discretize(delta, u, B, A, B_bias, zoh):
         a = a_m1 + 1
     else:
         a = torch.exp(delta * A)
-    B_tilde = _tilde(B, B_bias)
-    if zoh:
+    if zoh:  # v = u·A⁻¹·B̃ with A⁻¹·B_bias folded into one (h, p, n) tensor
         A_inv = A.reciprocal()
-        v = u[..., None] * (A_inv * B_tilde) if B_tilde.dim() == 3 else (u[..., None] * A_inv).mul_(B_tilde)
+        scaled_bias = None if B_bias is None else A_inv * B_bias
+        v = u[..., None] * scaled_bias if B is None else _tilde(B, scaled_bias, scale=A_inv).mul_(u[..., None])
         x = v * a_m1
     else:
-        x = B_tilde * (delta * u[..., None])
+        x = _tilde(B, B_bias) * (delta * u[..., None])
     return a, a_m1, v, x
 
 
-def _tilde(X, X_bias):
-    """B̃ = B[block of c] + B_bias[c] as a (b, N, h, 1|p, n) or (h, p, n) broadcastable tensor."""
+def _tilde(X, X_bias, scale=None):
+    """B̃ = B[block of c] + B_bias[c] (or scale·B[block of c] + B_bias[c]), broadcastable to (b, N, h, p, n).
+
+    X (b, N, h, n) or None; X_bias, scale (h, p, n) or None.
+    """
     if X is None:
         return X_bias
     X = X[:, :, :, None, :]
+    if scale is not None:
+        return X * scale if X_bias is None else torch.addcmul(X_bias, X, scale)
     return X if X_bias is None else X + X_bias
 
 
