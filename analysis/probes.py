@@ -12,19 +12,23 @@ fitted summary per mixer) and a matplotlib figure. All draws are seeded; everyth
 - :func:`stability` — ‖h_T‖ under N(0, I) input for growing T; the mixers expose no state, so the output y_T.
 
 SSM mixers are probed as the bare unit (``activation=identity, output=none``: the object the theorems are
-about) unless ``layer=True``; a mixer without those fields (attention) is always the full layer.
+about) unless ``layer=True``; a mixer without those fields (attention) is always the full layer. Where a probe
+takes ``mixers``, a run directory may stand in for a name: its trained first-layer mixer is probed, loaded from
+the run's ``checkpoint.pt`` (:func:`trained_mixer`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 import zoo
+from ablations import store
 from analysis import plots
 from kernels import selective_scan
 from zoo.variants import resolve_mixer
@@ -37,10 +41,14 @@ SCAN_BACKEND = "torch"
 def build(
     name: str, d_model: int, seed: int, layer: bool = False, n_state: int | None = None
 ) -> tuple[torch.nn.Module, str]:
-    """Mixer ``name`` at its seeded initialisation in float64 (eval mode) and the site probed (``unit``/``layer``).
+    """The mixer to probe, in float64 and eval mode, and the site probed (``unit``, ``layer`` or ``trained``).
 
-    ``n_state`` overrides the state size of mixers that have one (None: each mixer's default).
+    ``name`` is a registered mixer or variant (built at its seeded initialisation, width ``d_model``; ``n_state``
+    overrides the state size of mixers that have one) or a run directory (its trained first-layer mixer, see
+    :func:`trained_mixer`; ``d_model`` and ``n_state`` then come from the run's config).
     """
+    if is_run_dir(name):
+        return trained_mixer(name).double().eval(), "trained"
     registered, _ = resolve_mixer(name)  # a variant such as b2s6_nobias probes its registered mixer's fields
     fields = set(zoo.config_fields(registered))
     site = "layer" if layer or not set(UNIT_FIELDS) <= fields else "unit"
@@ -51,10 +59,41 @@ def build(
     return zoo.build_mixer(name, d_model, **overrides).double().eval(), site
 
 
+def is_run_dir(name: str) -> bool:
+    """True if ``name`` is a run directory of the store (it holds a ``config.yaml``)."""
+    return (Path(name) / store.CONFIG_FILE).is_file()
+
+
+def display(name: str) -> str:
+    """How a probed mixer is named in frames and legends: the name, or ``<mixer>@<run_id>`` for a run directory."""
+    if not is_run_dir(name):
+        return name
+    config, _, _ = store.read_run(name)
+    return f"{config.get('mixer', {}).get('name', '?')}@{Path(name).name}"
+
+
+def trained_mixer(run_dir: str | Path, block: int = 0) -> torch.nn.Module:
+    """The mixer of block ``block`` of a run, as trained: built from the run's ``config.yaml`` (``mixer.*`` and
+    ``model.d_model``) with the weights of ``checkpoint.pt`` (the whole layer, activation and output included)."""
+    config, _, status = store.read_run(run_dir)
+    checkpoint = Path(run_dir) / store.CHECKPOINT_FILE
+    if not config or not checkpoint.is_file():
+        raise FileNotFoundError(f"{run_dir} has no readable config and checkpoint ({status}); train the run first.")
+    if config.get("model", {}).get("bidirectional"):
+        raise ValueError(f"{run_dir}: a bidirectional model's mixer is not causal; probe a causal run.")
+    fields = dict(config["mixer"])
+    mixer = zoo.build_mixer(fields.pop("name"), config["model"]["d_model"], **fields)
+    prefix = f"blocks.{block}.mixer."
+    weights = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    mixer.load_state_dict({k.removeprefix(prefix): v for k, v in weights.items() if k.startswith(prefix)})
+    return mixer
+
+
 def check_names(mixers: Sequence[str]) -> None:
     """Fail before any work if a name is neither a registered mixer nor a variant (``ConfigError`` with a hint)."""
     for name in mixers:
-        resolve_mixer(name)
+        if not is_run_dir(name):
+            resolve_mixer(name)
 
 
 def last_output_jacobian(mixer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -103,6 +142,7 @@ def lrd(
     rows, fits = [], []
     for name in mixers:
         mixer, site = build(name, d_model, seed, layer, n_state)
+        name = display(name)
         gen = torch.Generator().manual_seed(seed + 1)
         x = torch.randn(draws, length, d_model, dtype=torch.float64, generator=gen)
         values = last_output_jacobian(mixer, x).mean(0).flip(0).detach().numpy()  # index = lag
@@ -116,7 +156,7 @@ def lrd(
     frame.attrs["fit"] = pd.DataFrame(fits)
     frame.attrs["setup"] = {"d_model": d_model, "length": length, "draws": draws, "seed": seed}
 
-    colours = _colours(mixers)
+    colours = _colours([display(m) for m in mixers])
     with plots.theme():
         fig, (ax,) = plots._figure(6.5, 4.0)
         for fit in fits:
@@ -158,6 +198,7 @@ def influence(
     rows = []
     for name in mixers:
         mixer, site = build(name, d_model, seed, layer, n_state)
+        name = display(name)
         gen = torch.Generator().manual_seed(seed + 1)
         base = torch.randn(draws, length, d_model, dtype=torch.float64, generator=gen)
         for c in scales:
@@ -175,7 +216,7 @@ def influence(
         fits.append({"mixer": name, "site": sub["site"].iloc[0], "slope": slope, "ratio": ratio})
     frame.attrs["fit"] = pd.DataFrame(fits)
 
-    colours = _colours(mixers)
+    colours = _colours([display(m) for m in mixers])
     with plots.theme():
         fig, (ax,) = plots._figure(6.0, 4.0)
         for fit in fits:
@@ -304,6 +345,7 @@ def stability(
     rows = []
     for name in mixers:
         mixer, site = build(name, d_model, seed, layer, n_state)
+        name = display(name)
         gen = torch.Generator().manual_seed(seed + 1)
         for T in lengths:
             x = torch.randn(draws, int(T), d_model, dtype=torch.float64, generator=gen)
@@ -321,7 +363,7 @@ def stability(
             for m, g in frame.groupby("mixer", sort=False)
         ]
     )
-    colours = _colours(mixers)
+    colours = _colours([display(m) for m in mixers])
     with plots.theme():
         fig, (ax,) = plots._figure(6.0, 4.0)
         for name, sub in frame.groupby("mixer", sort=False):

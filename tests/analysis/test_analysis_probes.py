@@ -95,3 +95,27 @@ def test_probe_cli_unknown_probe(capsys):
     with pytest.raises(SystemExit):
         main(["lrdd"])
     assert "Did you mean 'lrd'" in capsys.readouterr().err
+
+
+def test_probe_a_trained_mixer_from_a_run_directory(tmp_path):
+    """A run directory stands in for a mixer name: its first block's mixer is loaded from checkpoint.pt."""
+    import zoo
+    from ablations import store
+
+    config = {"mixer": {"name": "s6", "n_state": 4}, "model": {"d_model": 8, "bidirectional": False}, "seed": 0}
+    run = tmp_path / "runs" / "g" / "abc123"
+    run.mkdir(parents=True)
+    store.write_config(run, config)
+    trained = zoo.build_mixer("s6", 8, n_state=4)
+    with torch.no_grad():
+        trained.core.dt_bias.add_(1.0)  # "training": weights that no initialisation produces
+    weights = {f"blocks.0.mixer.{k}": v for k, v in trained.state_dict().items()}
+    weights["blocks.0.norm.weight"] = torch.ones(8)
+    torch.save({"model": weights}, run / store.CHECKPOINT_FILE)
+
+    loaded = probes.trained_mixer(run)
+    for key, value in trained.state_dict().items():
+        torch.testing.assert_close(loaded.state_dict()[key], value)
+    frame, _ = probes.lrd((str(run), "s6"), d_model=8, length=16, draws=1, n_state=4)
+    fit = fits(frame)
+    assert fit.loc["s6@abc123", "site"] == "trained" and fit.loc["s6", "site"] == "unit"
