@@ -301,6 +301,16 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
         f"{env['load_average']} / {env.get('load_average_after')}. Median of the repeats after a warm-up; float32 "
         "inputs; errors are norm-wise relative errors against the float64 reference (y; worst input gradient).",
         "",
+        *(
+            [
+                "The CPU was shared with other processes during this run (load average above the number of "
+                "cores): absolute times are inflated and noisy; the backends ran interleaved, so the ratios are "
+                "fairer than the times.",
+                "",
+            ]
+            if env["device"] == "cpu" and _shared(env)
+            else []
+        ),
         f"| shape | backend | fwd µs | fwd+bwd µs | fwd speedup vs {baseline} | fwd+bwd speedup vs {baseline} "
         "| rel. err. y | rel. err. grad |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -313,6 +323,11 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
             f"| {r['rel_err_y']:.1e} | {r['rel_err_grad']:.1e} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _shared(env: dict) -> bool:
+    loads = [x[0] for x in (env.get("load_average"), env.get("load_average_after")) if x]
+    return any(load > (env.get("cpu_count") or 1) for load in loads)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
