@@ -316,7 +316,14 @@ def _validate(prefix: str, schema: type, values: dict[str, Any], owner: str | No
                 f"Unknown key {prefix}.{key} ({owner or prefix} has no field {key!r}).{closest(key, names)}"
             )
     base = OmegaConf.structured(schema)
+    floats = {
+        f.name
+        for f in dataclasses.fields(schema)
+        if str(f.type).replace("<class 'float'>", "float").startswith("float")
+    }
     for key, value in values.items():
+        if key in floats and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # 0 for a float field is 0.0, as YAML users expect
         try:
             base[key] = value
         except OmegaConfBaseException as error:

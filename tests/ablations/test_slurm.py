@@ -1,0 +1,32 @@
+"""The slurm launcher's submitit path, run through submitit's local executor (skipped without submitit)."""
+
+import json
+
+import pytest
+
+from ablations.run import main
+
+submitit = pytest.importorskip("submitit", reason="submitit is the optional extra seqzoo[slurm]; pip install submitit")
+
+
+def test_job_array_through_submitit_local_executor(workdir, tiny, capsys):
+    folder = workdir / "submitit" / "%j"
+    args = ["grid=smoke", *[t for t in tiny if not t.startswith("launcher.")]]
+    args += ["launcher=slurm", "launcher.cluster=local", "launcher.gpus_per_node=0"]
+    args += ["launcher.cpus_per_task=1", "launcher.poll_s=0.2", f"launcher.folder={folder}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "[2/2] ok" in out and "smoke: test/rel_error" in out
+    results = [json.loads(p.read_text()) for p in (workdir / "runs" / "smoke").glob("*/result.json")]
+    assert sorted(r["axes"]["mixer.bias"] for r in results) == [False, True]
+    assert all(r["status"] == "ok" for r in results)
+    assert any((workdir / "submitit").rglob("*_result.pkl"))  # the cells really ran as submitit jobs
+
+
+def test_preempted_job_requeues_itself_with_the_same_cell():
+    from ablations.launchers.slurm import CellJob
+
+    job = CellJob()
+    delayed = job.checkpoint({"seed": 0}, "runs/g/abc", False)
+    assert isinstance(delayed, submitit.helpers.DelayedSubmission)
+    assert delayed.function is job and delayed.args == ({"seed": 0}, "runs/g/abc", False)
