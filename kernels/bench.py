@@ -297,8 +297,9 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
     lines = [
         f"# Selective scan on {env['device']} ({env['device_name']})",
         "",
-        f"torch {env['torch']}, triton {env['triton']}, {env['threads']} threads, load average before/after "
-        f"{env['load_average']} / {env.get('load_average_after')}. Median of the repeats after a warm-up; float32 "
+        f"torch {env['torch']}, triton {env['triton']}, {env['threads']} thread(s) of {env['cpu_count']} cores, load "
+        f"average (1, 5, 15 min) before / after: {_loads(env.get('load_average'))} / "
+        f"{_loads(env.get('load_average_after'))}. Median of the repeats after a warm-up; float32 "
         "inputs; errors are norm-wise relative errors against the float64 reference (y; worst input gradient).",
         "",
         *(
@@ -318,11 +319,16 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
     for r in records:
         s = r.get("speedup", {}).get(baseline, {})
         lines.append(
-            f"| {r['shape']} | {r['backend']} | {r['fwd_us']:.0f} | {r['fwd_bwd_us']:.0f} "
+            f"| {r['name'] + ': ' if 'name' in r else ''}{r['shape']} | {r['backend']} "
+            f"| {r['fwd_us']:.0f} | {r['fwd_bwd_us']:.0f} "
             f"| {s.get('fwd_us', float('nan')):.1f}× | {s.get('fwd_bwd_us', float('nan')):.1f}× "
             f"| {r['rel_err_y']:.1e} | {r['rel_err_grad']:.1e} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _loads(load) -> str:
+    return "n/a" if not load else ", ".join(f"{x:.1f}" for x in load)
 
 
 def _shared(env: dict) -> bool:
