@@ -99,13 +99,11 @@ def bench(fn, ms=200):
 def fwd_and_fwdbwd(make_call):
     """Median µs of forward and forward+backward of ``make_call(grad) -> (y, leaves)``."""
     fwd = bench(lambda: make_call(False))
-    y, leaves = make_call(True)
-    gy = torch.randn_like(y)
-    params = [v for v in leaves.values() if v.requires_grad]
+    gy = torch.randn_like(make_call(False)[0])
 
     def step():
-        y, _ = make_call(True)
-        torch.autograd.grad(y, params, gy)
+        y, leaves = make_call(True)
+        torch.autograd.grad(y, [v for v in leaves.values() if v.requires_grad], gy)
 
     return fwd, bench(step)
 
@@ -251,10 +249,8 @@ def bench_shape(shape, peer, bw, exp_rate, with_torch):
 
 
 def sweep(shape, configs):
-    """µs (fwd, fwd+bwd) of the Triton scan per tiling (block_r, tile, num_warps, tiles per chunk) on one shape,
+    """µs (fwd, fwd+bwd) of the Triton scan per tiling (``launch_config`` keyword overrides) on one shape,
     time-major inputs."""
-    import dataclasses
-
     from kernels.scan import autograd
     from kernels.scan.contract import check_scan_args
 
@@ -262,13 +258,14 @@ def sweep(shape, configs):
     t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
     t = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
     out = {}
-    for block_r, tile, warps, per_chunk in configs:
-        cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, block_r=block_r, tile=tile,
-                                     tiles_per_chunk=per_chunk)  # fmt: skip
-        cfg = dataclasses.replace(cfg, num_warps=warps)
+    for overrides in configs:
+        cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, is_complex=complex_a, **overrides)
+        key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-chunks{cfg.n_chunks}"
+               f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}")  # fmt: skip
 
         def make(grad, cfg=cfg):
-            leaves = {k: v.detach().requires_grad_(grad and v.is_floating_point()) for k, v in t.items()}
+            leaves = {k: v.detach().requires_grad_(grad and (v.is_floating_point() or v.is_complex()))
+                      for k, v in t.items()}  # fmt: skip
             args = check_scan_args(
                 leaves["u"], leaves["dt"], leaves["A"], leaves.get("B"), leaves.get("C"), leaves.get("B_bias"),
                 leaves.get("C_bias"), leaves.get("D"), leaves.get("z"), leaves.get("dt_bias"), True,
@@ -277,10 +274,10 @@ def sweep(shape, configs):
             return autograd.scan_with_config(args, cfg)[0], leaves
 
         try:
-            out[f"R{block_r}-T{tile}-w{warps}-chunks{cfg.n_chunks}"] = fwd_and_fwdbwd(make)
+            out[key] = fwd_and_fwdbwd(make)
         except Exception as error:  # a tiling that does not compile or fit is reported, not fatal
-            out[f"R{block_r}-T{tile}-w{warps}-K{per_chunk}"] = repr(error)[:200]
-        print(name, list(out.items())[-1], flush=True)
+            out[key] = repr(error)[:200]
+        print(name, key, out[key], flush=True)
     return out
 
 
@@ -299,8 +296,11 @@ def main():
     gpu = torch.cuda.get_device_name()
     bw, exp_rate = copy_bandwidth(), exp_throughput()
     print(f"{gpu}; copy {bw / 1e12:.2f} TB/s; exp {exp_rate / 1e12:.2f} T/s", flush=True)
-    tilings = [(8, 256, 4, None), (8, 128, 4, None), (4, 256, 4, None), (16, 256, 8, None), (8, 512, 8, None),
-               (4, 512, 4, None), (8, 256, 4, 1 << 20), (2, 256, 2, None), (2, 512, 4, 4)]  # fmt: skip
+    tilings = [
+        {}, dict(bwd_block_r=4, bwd_num_warps=8), dict(bwd_block_r=2, bwd_num_warps=4), dict(bwd_block_r=8, tile=128),
+        dict(block_r=4), dict(block_r=8, num_warps=8), dict(block_r=16, num_warps=8, bwd_block_r=4, bwd_num_warps=8),
+        dict(tiles_per_chunk=1 << 20),
+    ]  # fmt: skip
     sweeps = {s[0]: sweep(s, tilings) for s in SHAPES if s[0] in set(args.sweep.split(","))}
     train = None
     if args.train_step:

@@ -21,8 +21,9 @@ def interpreting() -> bool:
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    """Tiling of one scan: ``block_r`` channels per program, tiles of ``tile`` steps, ``tiles_per_chunk`` tiles
-    per program (the sequence is split into ``n_chunks`` chunks run in parallel and combined)."""
+    """Tiling of one scan: ``block_r`` channels per program (``bwd_block_r`` in the backward, whose tiles hold more
+    live values), tiles of ``tile`` steps, ``tiles_per_chunk`` tiles per program (the sequence is split into
+    ``n_chunks`` chunks run in parallel and combined), ``num_warps`` / ``bwd_num_warps`` warps per program."""
 
     block_r: int
     tile: int
@@ -30,6 +31,8 @@ class LaunchConfig:
     n_tiles: int
     n_chunks: int
     num_warps: int
+    bwd_block_r: int
+    bwd_num_warps: int
     time_major: bool = False  # copy row-major u, dt, z into (b, d, L) memory first (the scan runs along time)
 
 
@@ -45,32 +48,36 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
     return r
 
 
-def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, block_r=None, tile=None,
-                  tiles_per_chunk=None) -> LaunchConfig:  # fmt: skip
+def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
+                  block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
+                  bwd_num_warps=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
-    chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter."""
+    chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
+
+    GPU defaults keep about 8–16 values of each [R, T] tile per thread: more spill registers (the backward of
+    R = 8, T = 256 on 4 warps used 255 registers and spilled), fewer leave the scans short."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
-        tile = tile or 8
-        tiles_per_chunk = tiles_per_chunk or 2
-        n_tiles = -(-L // tile)
-        tiles_per_chunk = min(tiles_per_chunk, n_tiles)
-        return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, -(-n_tiles // tiles_per_chunk), 1)
+        tile, tiles_per_chunk = tile or 8, tiles_per_chunk or 2
+        num_warps = bwd_num_warps = 1
+        bwd_block_r = bwd_block_r or block_r
     else:
-        block_r = block_r or _largest_pow2_divisor(p, 8)
+        block_r = block_r or _largest_pow2_divisor(p, 4 if is_complex else 8)
+        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 4)
         tile = tile or 256
-        num_warps = 4
+        num_warps = num_warps or 4
+        bwd_num_warps = bwd_num_warps or (8 if is_complex else 4)
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
             programs = b * (d // block_r)
-            target = 4 * torch.cuda.get_device_properties(device).multi_processor_count
-            n_chunks = max(1, min(n_tiles, -(-target // programs)))
-            tiles_per_chunk = -(-n_tiles // n_chunks)
+            target = 2 * torch.cuda.get_device_properties(device).multi_processor_count
+            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-target // programs))))
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
-    return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, time_major=TIME_MAJOR_ON_GPU)
+    return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
+                        time_major=TIME_MAJOR_ON_GPU)  # fmt: skip
 
 
 @dataclass
@@ -143,6 +150,7 @@ def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, 
         DT_SOFTPLUS=dt_softplus,
         DT_INVARIANT=dt.dim() == 1,
         ZOH=zoh,
+        FAST=not interpreting(),
     )
     return Prepared(
         u=same_layout(u, layout),
@@ -296,4 +304,4 @@ def scan_triton(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
             "selective_scan: backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run Triton's CPU "
             f"interpreter); got tensors on {args.u.device}. Use backend='torch' or 'auto' on the CPU."
         )
-    return scan_with_config(args, launch_config(b, L, d, n, h, args.u.device))
+    return scan_with_config(args, launch_config(b, L, d, n, h, args.u.device, is_complex=args.is_complex))

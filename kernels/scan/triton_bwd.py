@@ -83,6 +83,7 @@ def _bwd_kernel(
     DT_SOFTPLUS: tl.constexpr,
     DT_INVARIANT: tl.constexpr,
     ZOH: tl.constexpr,
+    FAST: tl.constexpr,
     LOCAL: tl.constexpr,
 ):
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c, tiles in reverse.
@@ -166,8 +167,8 @@ def _bwd_kernel(
                 ai = tl.load(p_A + o_kn * S2 + 1)
             else:
                 ai = ar
-            a_re, a_im = _transition(delta, ar, ai, IS_COMPLEX)
-            an_re, an_im = _transition(delta_next, ar, ai, IS_COMPLEX)
+            a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
+            an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
             cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                 IS_COMPLEX, BLOCK_R, T)  # fmt: skip
             first = o_t[None, :] == 0
@@ -193,7 +194,9 @@ def _bwd_kernel(
                 h0_re = tl.load(p_h0)[:, None]
                 b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
                                   IS_COMPLEX, BLOCK_R, T)  # fmt: skip
-                cb_re, cb_im, q_re, q_im = _input_coefficient(delta, a_re, a_im, ar, ai, b_re, b_im, IS_COMPLEX, ZOH)
+                cb_re, cb_im, q_re, q_im = _input_coefficient(
+                    delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX, ZOH
+                )
                 if IS_COMPLEX:
                     h0_im = tl.load(p_h0 + 1)[:, None]
                     be_re = cb_re * b_u
@@ -305,11 +308,12 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
     ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry; ``grads`` is the record of
     output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part, ddt_part, dh0``).
     """
-    grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
+    grid = (x.d // cfg.bwd_block_r, x.b, cfg.n_chunks)
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
-        BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
+        BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
+        **x.flags,
     )  # fmt: skip
     g = grads
     adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right
