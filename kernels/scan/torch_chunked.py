@@ -142,22 +142,17 @@ def _discretize(delta, u, B, A, B_bias, zoh):
     """
     delta = delta[..., None]
     a_m1 = v = None
-    if A.is_complex():
-        r, theta = delta * A.real, delta * A.imag
+    if A.is_complex():  # (real and imaginary parts as separate contiguous tensors: strided views are slow)
+        r, theta = delta * A.real.contiguous(), delta * A.imag.contiguous()
         if zoh:  # Ā − 1 without cancellation: e^r·cos θ − 1 = expm1(r) − 2·sin²(θ/2)·e^r
             em1 = torch.expm1(r)
             e = em1 + 1
-            a_m1 = torch.empty(r.shape, dtype=A.dtype, device=A.device)
-            parts = torch.view_as_real(a_m1)
-            torch.mul(e, torch.sin(theta), out=parts[..., 1])
-            torch.addcmul(em1, torch.sin(theta.mul_(0.5)).square_(), e, value=-2, out=parts[..., 0])
+            im = e * torch.sin(theta)
+            a_m1 = torch.complex(torch.addcmul(em1, torch.sin(theta.mul_(0.5)).square_(), e, value=-2), im)
             a = a_m1 + 1
         else:
             e = torch.exp(r)
-            a = torch.empty(r.shape, dtype=A.dtype, device=A.device)
-            parts = torch.view_as_real(a)
-            torch.mul(e, torch.cos(theta), out=parts[..., 0])
-            torch.mul(e, torch.sin(theta), out=parts[..., 1])
+            a = torch.complex(e * torch.cos(theta), e.mul_(torch.sin(theta)))
     elif zoh:
         a_m1 = torch.expm1(delta * A)
         a = a_m1 + 1
@@ -232,11 +227,8 @@ def _window_forward(state, u, delta, B, C, A, B_bias, C_bias, zoh, T):
 
 def _readout(states, C_tilde):
     """Σ_n C̃·h over (b, W, h, p, n); 2·Re(·) for a complex state (the conjugate-pair convention)."""
-    if not states.is_complex():
-        return (states * C_tilde).sum(-1)
-    if C_tilde.is_complex():
-        return 2 * (states * C_tilde).sum(-1).real
-    return 2 * (states.real * C_tilde).sum(-1)
+    y = (states * C_tilde).sum(-1)
+    return 2 * y.real if y.is_complex() else y
 
 
 def _put(grads: dict, name: str, value, accumulate: bool = False) -> None:
@@ -280,8 +272,8 @@ def _window_backward(start, u, delta, B, C, A, B_bias, C_bias, zoh, T, grad_y, c
     G = G[:, :W]
     carry = G[:, 0] * (a if invariant else a[:, 0])
 
-    # y = κ·Re Σ_n C̃·h  ->  δC̃ = κ·ȳ·h (its real part for a real C̃)
-    d_C_tilde = (h_now if C_tilde.is_complex() else h_now.real) * gy[..., None]
+    # y = κ·Re Σ_n C̃·h  ->  δC̃ = κ·ȳ·h (its real part for a real C̃, taken by _put after the sums)
+    d_C_tilde = h_now * gy[..., None]
     if C is not None:
         _put(grads, "C", d_C_tilde.sum(3))
     if C_bias is not None:
