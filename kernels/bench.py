@@ -9,8 +9,10 @@ and a markdown table of the same name.
 
 Extending it: a new implementation or a peer (mamba_ssm's ``selective_scan_fn``, an FFT-convolution S4D)
 is one :func:`register_runner` call with a ``supports`` predicate (peers run only the shapes they can
-express); a new shape is a :class:`ScanCase` in :data:`SHAPE_SETS`; further columns (a bandwidth floor, say)
-are keys added to the records in :func:`measure`.
+express; ``fft_s4d`` and ``mamba_ssm`` are registered); a new shape is a :class:`ScanCase` in :data:`SHAPE_SETS`
+(``--shapes gpu`` is issue 4's table); further columns (a bandwidth floor, say) are keys added to the records in
+:func:`measure`. ``benchmarks/gpu_bench.py`` is the one-call GPU check (floors, tiling sweeps, mamba_ssm built
+from source).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class ScanCase:
     dt_softplus: bool = True
     initial_state: bool = False
     return_last_state: bool = True
+    dtype: str = "float32"  # dtype of u, dt, z, B, C (torch attribute name); state and accumulation stay float32
 
     @property
     def name(self) -> str:
@@ -133,6 +136,63 @@ SHAPE_SETS: dict[str, dict[str, ScanCase]] = {
         ),  # fmt: skip
         "s4d": ScanCase(8, 1024, 128, 32, complex_C=True, B="bias", C="bias", dt="invariant"),
     },
+    # issue 4's GPU table (Mamba's usual call: D, z, dt_bias, softplus; B2S6 with B_bias; S4D time-invariant)
+    "gpu": {
+        f"{name}-{dtype}": ScanCase(
+            b,
+            L,
+            d,
+            n,
+            h=h,
+            complex_A=cplx,
+            complex_B=False,
+            complex_C=False,
+            B=B,
+            C=C,
+            discretization=disc,
+            dt=dt,
+            z=z,
+            dt_bias=dt == "selective",
+            dtype=dtype,
+        )
+        for name, b, d, L, n, cplx, h, B, C, disc, dt, z, dtypes in [
+            (
+                "mamba130m",
+                8,
+                1536,
+                2048,
+                16,
+                False,
+                1,
+                "selective",
+                "selective",
+                "euler",
+                "selective",
+                True,
+                ("bfloat16", "float32"),
+            ),
+            ("long", 2, 512, 16384, 16, False, 1, "selective", "selective", "euler", "selective", True, ("bfloat16",)),
+            ("n64", 8, 512, 4096, 64, False, 1, "selective", "selective", "euler", "selective", True, ("bfloat16",)),
+            (
+                "complex",
+                8,
+                1536,
+                2048,
+                16,
+                True,
+                1,
+                "selective",
+                "selective",
+                "euler",
+                "selective",
+                True,
+                ("bfloat16",),
+            ),
+            ("b2s6", 8, 512, 2048, 16, True, 8, "both", "selective", "zoh", "selective", True, ("bfloat16",)),
+            ("s4d", 16, 256, 4096, 64, True, 1, "bias", "bias", "zoh", "invariant", False, ("float32",)),
+        ]
+        for dtype in dtypes
+    },  # fmt: skip
     "smoke": {
         "b2s6": ScanCase(2, 40, 12, 4, h=3, B="both", C="selective", discretization="zoh"),
         "s6": ScanCase(2, 40, 12, 4, complex_A=False, complex_B=False, B="selective", discretization="euler", z=True),
@@ -173,6 +233,66 @@ register_runner("torch")(_backend_runner("torch"))
 register_runner("triton", supports=lambda case, device: device == "cuda")(_backend_runner("triton"))
 
 
+def _fft_s4d(inputs: dict) -> torch.Tensor:
+    """Peer for time-invariant S4D: y = K * u by FFT, K[c, l] = 2 Re Σ_k C_k B̄_k exp(Δ A_k l) (zero-order hold)."""
+    u, A = inputs["u"], inputs["A"]
+    L = u.shape[1]
+    dt = inputs["dt"] + (0 if inputs.get("dt_bias") is None else inputs["dt_bias"])
+    delta = (torch.nn.functional.softplus(dt) if inputs["dt_softplus"] else dt).float()[:, None]
+    Bbar = torch.expm1(delta * A) / A * inputs["B_bias"]
+    K = 2 * torch.einsum("dn,dnl->dl", inputs["C_bias"] * Bbar, torch.exp(delta[..., None] * A[..., None] *
+                         torch.arange(L, device=u.device))).real  # fmt: skip
+    y = torch.fft.irfft(torch.fft.rfft(u.float().transpose(1, 2), n=2 * L) * torch.fft.rfft(K, n=2 * L), n=2 * L)
+    y = y[..., :L].transpose(1, 2)
+    return (y if inputs.get("D") is None else y + inputs["D"] * u).to(u.dtype)
+
+
+register_runner(
+    "fft_s4d",
+    supports=lambda case, device: (
+        case.dt == "invariant"
+        and case.B == case.C == "bias"
+        and case.complex_A
+        and not case.z
+        and case.discretization == "zoh"
+        and not case.initial_state
+    ),
+)(_fft_s4d)
+
+
+def _mamba_ssm(inputs: dict) -> torch.Tensor:
+    """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; real A, selective B/C, Euler)."""
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+    y = selective_scan_fn(
+        inputs["u"].transpose(1, 2), inputs["dt"].transpose(1, 2), inputs["A"], inputs["B"].permute(0, 2, 3, 1),
+        inputs["C"].permute(0, 2, 3, 1), D=inputs.get("D"),
+        z=None if inputs.get("z") is None else inputs["z"].transpose(1, 2), delta_bias=inputs.get("dt_bias"),
+        delta_softplus=inputs["dt_softplus"],
+    )  # fmt: skip
+    return y.transpose(1, 2)
+
+
+def _mamba_importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mamba_ssm") is not None
+
+
+register_runner(
+    "mamba_ssm",
+    supports=lambda case, device: (
+        device == "cuda"
+        and not case.complex_A
+        and case.B == case.C == "selective"
+        and case.discretization == "euler"
+        and case.dt == "selective"
+        and not case.initial_state
+        and _mamba_importable()
+    ),
+)(_mamba_ssm)
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -204,9 +324,9 @@ def _rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmup: int = 1) -> list[dict]:
     """Time ``runners`` side by side on ``case`` and compare each with the float64 reference; one record each."""
-    inputs = case.inputs(torch.float32, device)
+    inputs = case.inputs(getattr(torch, case.dtype), device)
     grad_inputs, names = _differentiable(inputs)
-    upstream = torch.randn(case.b, case.L, case.d, device=device)
+    upstream = torch.randn(case.b, case.L, case.d, device=device, dtype=inputs["u"].dtype)
 
     exact_inputs, _ = _differentiable(float64(inputs))
     y_exact = RUNNERS["reference"].fn(exact_inputs)
@@ -235,7 +355,7 @@ def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmu
                 "shape": case.name,
                 "case": dataclasses.asdict(case),
                 "backend": name,
-                "dtype": "float32",
+                "dtype": case.dtype,
                 "rel_err_y": _rel_err(y, y_exact),
                 "rel_err_grad": max(_rel_err(g, e) for g, e in zip(grads, grads_exact, strict=True)),
             }
