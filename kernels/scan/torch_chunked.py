@@ -110,11 +110,10 @@ class _ChunkedScan(torch.autograd.Function):
         window_starts = list(range(0, L, W))
         for i in reversed(range(len(window_starts))):
             w = slice(window_starts[i], min(window_starts[i] + W, L))
+            inputs = _window_inputs(w, u, delta, B, C)
             carry = _window_backward(
-                starts[i], *_window_inputs(w, u, delta, B, C), A, B_bias, C_bias, ctx.zoh, T, grad_y[:, w], carry,
-                {k: (v if v is None or k in ("A", "B_bias", "C_bias") or v.dim() == 2 else v[:, w])
-                 for k, v in grads.items()},
-            )  # fmt: skip
+                starts[i], *inputs, A, B_bias, C_bias, ctx.zoh, T, grad_y[:, w], carry, _window_grads(grads, w)
+            )
         for name, x in (("A", A), ("B", B), ("C", C), ("B_bias", B_bias), ("C_bias", C_bias)):
             if x is not None:
                 grads[name] = grads[name].conj_physical() if x.is_complex() else grads[name].real
@@ -124,8 +123,18 @@ class _ChunkedScan(torch.autograd.Function):
 
 def _window_inputs(w: slice, u, delta, B, C):
     """The window ``w`` of the time-dependent inputs (Δ unchanged when it is time-invariant)."""
-    window = [None if x is None else x[:, w] for x in (u, delta, B, C)]
-    return (*window[:1], delta if delta.dim() == 2 else window[1], *window[2:])
+    return (
+        u[:, w],
+        delta if delta.dim() == 2 else delta[:, w],
+        None if B is None else B[:, w],
+        None if C is None else C[:, w],
+    )
+
+
+def _window_grads(grads: dict, w: slice) -> dict:
+    """Views on window ``w`` of the per-step gradients (u, Δ unless time-invariant, B, C); the others whole."""
+    per_step = ("u", "B", "C") + (("delta",) if grads["delta"].dim() == 4 else ())
+    return {k: v[:, w] if k in per_step and v is not None else v for k, v in grads.items()}
 
 
 def _pad_time(x, steps: int):
