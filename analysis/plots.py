@@ -320,7 +320,7 @@ def variant_name(bias: bool, complex_: bool) -> str:
     return f"{'bias' if bias else 'no bias'}, {'complex' if complex_ else 'real'}"
 
 
-def paper_comparison(paper: pd.DataFrame, measured: pd.DataFrame, measured_title: str):
+def paper_comparison(paper: pd.DataFrame, measured: pd.DataFrame, measured_title: str, higher_is_better: bool = True):
     """The paper's sCIFAR ablation (left) beside our measured cells (right), same colour per variant.
 
     ``paper`` is :func:`analysis.reference.paper_table`; ``measured`` is :func:`analysis.aggregate` over
@@ -371,6 +371,6 @@ def paper_comparison(paper: pd.DataFrame, measured: pd.DataFrame, measured_title
             ax.legend(fontsize=8, loc="best")
         left.set_ylabel("test accuracy (%)")
         left.set_title("paper: sCIFAR, mean ± std", fontsize=10)
-        right.set_ylabel(label(metric))
+        right.set_ylabel(label(metric) + better(higher_is_better))
         right.set_title(f"measured: {measured_title}, mean, 95 % CI", fontsize=10)
     return fig

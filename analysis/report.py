@@ -180,7 +180,7 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
         numbers = markdown_table(paper_text.pivot(index="h", columns="variant", values="value"))
         figure(
             "paper_comparison",
-            plots.paper_comparison(paper, measured, f"{task}, {plots.label(metric)}"),
+            plots.paper_comparison(paper, measured, f"{task}, {plots.label(metric)}", higher),
             "Paper (sCIFAR) beside this grid",
             "Paper's numbers (sCIFAR test accuracy %, mean ± std):\n\n" + numbers,
         )
