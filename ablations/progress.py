@@ -126,13 +126,13 @@ def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | 
     metric = metrics[0] if len(metrics) == 1 else "each task's main test metric"
     print(f"\n{grid_name}: {metric} (mean ± std over {n_seeds} seed(s); failures counted)", file=out)
     print(table.to_string(), file=out)
-    shown = _relative(directory)
+    shown = relative(directory)
     print(f"\nsummary: {shown / store.SUMMARY_FILE}", file=out)
     print(f"report:  python -m analysis.report {shown}", file=out, flush=True)
     return long.drop(columns=["cell", "not_ok"])
 
 
-def _relative(path: Path) -> Path:
+def relative(path: Path) -> Path:
     """``path`` relative to the current directory when it lies below it (shorter commands to copy)."""
     try:
         return path.relative_to(Path.cwd())

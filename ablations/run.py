@@ -21,6 +21,7 @@ from typing import Any
 from ablations import store
 from ablations.config import GROUPS, ConfigError, dataclass_from, group_choices, split_overrides
 from ablations.grid import Cell, expand, load_grid, single_cell
+from ablations.progress import relative
 
 EXIT_CONFIG = 2
 
@@ -74,7 +75,7 @@ def dry_run(grid: str, cells: list[Cell]) -> None:
     frame = pd.DataFrame(rows)
     print(frame.to_string(index=False))
     counts = frame["state"].value_counts().to_dict()
-    directory = cells[0].path.parent if cells else grid
+    directory = relative(cells[0].path.parent) if cells else grid
     print(f"\n{grid}: {len(cells)} cells in {directory} — " + ", ".join(f"{n} {s}" for s, n in counts.items()))
 
 

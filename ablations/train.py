@@ -253,6 +253,17 @@ class Trainer:
     def __init__(self, config: dict[str, Any], path: Path, result: dict[str, Any], log, stop: _StopRequest):
         self.config, self.path, self.result, self.log, self.stop = config, path, result, log, stop
         self.train_cfg = dataclass_from(TrainConfig, config["train"])
+        self.timing: dict[str, float] = {}  # seconds per phase, reported as result["timing_s"] (see ablations.bench)
+        result["timing_s"] = self.timing
+
+    @contextlib.contextmanager
+    def timed(self, phase: str):
+        """Add the time spent in the block to ``self.timing[phase]``."""
+        tick = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timing[phase] = round(self.timing.get(phase, 0.0) + time.perf_counter() - tick, 4)
 
     def say(self, text: str) -> None:
         self.log.write(f"[{_now()}] {text}\n")
@@ -266,6 +277,7 @@ class Trainer:
         result["scan_backend"] = scan_backend(cfg, device)
         self._seed(cfg["seed"])
 
+        setup_started = time.perf_counter()
         task = build_task_for(cfg)
         result["metric"], result["higher_is_better"] = task.metric, task.higher_is_better
         train, val, test = (tuple(t.to(device) for t in _tensors(d)) for d in task.datasets())
@@ -307,9 +319,11 @@ class Trainer:
         else:
             self.say(f"start: {result['n_params']} parameters, {total} steps, scan {result['scan_backend']}")
 
+        self.timing["setup"] = round(time.perf_counter() - setup_started, 4)
         started = time.perf_counter() - state["elapsed"]
         last_checkpoint = time.perf_counter()
 
+        @self.timed("checkpoint")
         def save() -> None:
             state["elapsed"] = time.perf_counter() - started
             rng = {
@@ -329,8 +343,9 @@ class Trainer:
             model.train()
             losses = []
             for i in range(state["step"] - epoch * steps_per_epoch, steps_per_epoch):
-                index = order[i * tc.batch_size : (i + 1) * tc.batch_size].to(device)
-                batch = [t[index] for t in train]
+                with self.timed("data"):
+                    index = order[i * tc.batch_size : (i + 1) * tc.batch_size].to(device)
+                    batch = [t[index] for t in train]
                 tick = time.perf_counter()
                 for group in optimizer.param_groups:
                     group["lr"] = tc.lr * group["lr_scale"] * lr_factor(state["step"], total, tc)
@@ -346,6 +361,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 optimizer.step()
                 state["train_time"] += time.perf_counter() - tick
+                self.timing["step"] = round(self.timing.get("step", 0.0) + time.perf_counter() - tick, 4)
                 state["tokens"] += len(index) * seq_len
                 state["step"] += 1
                 result["steps"] = state["step"]
@@ -362,7 +378,8 @@ class Trainer:
                     save()
                     last_checkpoint = time.perf_counter()
 
-            val_metrics = self.evaluate(model, task, val, tc.eval_batch_size, autocast)
+            with self.timed("eval"):
+                val_metrics = self.evaluate(model, task, val, tc.eval_batch_size, autocast)
             row = {
                 "epoch": epoch,
                 "step": state["step"],
@@ -371,8 +388,9 @@ class Trainer:
                 "train/loss": sum(losses) / len(losses) if losses else None,
                 **{f"val/{k}": v for k, v in val_metrics.items()},
             }
-            store.append_metrics(self.path, row)
-            self.say(json.dumps(row))
+            with self.timed("log"):
+                store.append_metrics(self.path, row)
+                self.say(json.dumps(row))
             score = val_metrics[task.metric]
             better = state["best"] is None or (
                 score > state["best"] if task.higher_is_better else score < state["best"]
@@ -389,7 +407,8 @@ class Trainer:
             bar.close()
 
         model.load_state_dict(state["best_state"])
-        test_metrics = self.evaluate(model, task, test, tc.eval_batch_size, autocast)
+        with self.timed("eval"):
+            test_metrics = self.evaluate(model, task, test, tc.eval_batch_size, autocast)
         result["metrics"] = {
             **{f"val/{k}": v for k, v in state["best_val"].items()},
             **{f"test/{k}": v for k, v in test_metrics.items()},
