@@ -24,10 +24,11 @@ MIXER_COLOURS = {
     "b2s6": "#029e73",
     "attention": "#cc78bc",
     "ncs_ssm": "#56b4e9",
+    "legs_ssm": "#949494",
 }
 """Fixed colours of the zoo's mixers (colour-blind safe); other names get a stable colour from their hash."""
 
-_EXTRA = ["#949494", "#ca9161", "#fbafe4", "#ece133", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22"]
+_EXTRA = ["#ca9161", "#fbafe4", "#ece133", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22"]
 _SETTING_PALETTE = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc", "#ca9161", "#56b4e9", "#949494"]
 
 LABELS = {

@@ -135,7 +135,7 @@ def lrd(
     """Long-range dependency ‖∂y_t/∂x_s‖_F against the lag t − s, for t = L − 1, averaged over N(0, I) draws.
 
     The e-folding length is −1 / slope of log LRD against the lag, fitted over lags ≥ ``min_lag`` (lag 0 holds the
-    skip connection, not memory); it is ``inf`` when LRD does not decay (slope ≥ 0). Frame: one row per
+    skip connection, not memory); it is ``inf`` when LRD does not decay (slope ≥ −1e-12). Frame: one row per
     (mixer, lag) with ``lrd``; ``attrs["fit"]``: per mixer ``slope`` (per step), ``efold`` (steps), ``site``.
     """
     check_names(mixers)
@@ -148,7 +148,7 @@ def lrd(
         values = last_output_jacobian(mixer, x).mean(0).flip(0).detach().numpy()  # index = lag
         lags = np.arange(length)
         slope = fit_log_slope(lags[min_lag:], values[min_lag:])
-        fits.append({"mixer": name, "site": site, "slope": slope, "efold": -1 / slope if slope < 0 else math.inf})
+        fits.append({"mixer": name, "site": site, "slope": slope, "efold": -1 / slope if slope < -1e-12 else math.inf})
         rows += [
             {"mixer": name, "site": site, "lag": int(g), "lrd": float(v)} for g, v in zip(lags, values, strict=True)
         ]
@@ -161,7 +161,10 @@ def lrd(
         fig, (ax,) = plots._figure(6.5, 4.0)
         for fit in fits:
             sub = frame[frame["mixer"] == fit["mixer"]]
-            efold = "no decay" if math.isinf(fit["efold"]) else f"e-fold {fit['efold']:.0f} steps"
+            if fit["efold"] > 10 * length:
+                efold = "no decay" if math.isinf(fit["efold"]) else f"flat: e-fold {fit['efold']:.0f} > 10 L"
+            else:
+                efold = f"e-fold {fit['efold']:.0f} steps"
             ax.semilogy(
                 sub["lag"],
                 sub["lrd"],

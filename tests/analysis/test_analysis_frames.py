@@ -79,11 +79,11 @@ def test_load_curves_skips_torn_lines(toy_store, tmp_path):
     assert 9 not in curves["epoch"].tolist()
 
 
-def test_loading_and_aggregating_never_import_torch(toy_store):
+def test_loading_aggregating_and_reporting_never_import_torch(toy_store):
     code = (
         "import sys, warnings, analysis; warnings.simplefilter('ignore');"
         f"runs = analysis.load({str(toy_store)!r}); analysis.load_curves({str(toy_store)!r}, runs);"
-        "analysis.aggregate(runs, ['mixer.bias'], n_boot=100);"
+        "analysis.aggregate(runs, ['mixer.bias'], n_boot=100); import analysis.report;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'zoo', 'omegaconf')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
