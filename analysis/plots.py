@@ -81,8 +81,10 @@ def mixer_colour(name: str) -> str:
 
 
 def palette(levels: Sequence, column: str | None) -> dict:
-    """Colours for the levels of a hue column: mixer colours for ``mixer.name``, an ordered palette otherwise."""
-    if column == "mixer.name":
+    """Colours for the levels of a hue column: each mixer's own colour when the levels are mixers (``mixer.name``,
+    or a ``mixer`` axis over the zoo's mixers), an ordered palette otherwise (e.g. a ``mixer`` axis over variants).
+    """
+    if column == "mixer.name" or (column == "mixer" and all(str(v) in MIXER_COLOURS for v in levels)):
         return {level: mixer_colour(str(level)) for level in levels}
     return {level: _SETTING_PALETTE[i % len(_SETTING_PALETTE)] for i, level in enumerate(levels)}
 
@@ -237,43 +239,68 @@ def pointplot(
     return fig
 
 
-def curves(curves_frame: pd.DataFrame, metric: str, hue: str | None = None, x: str = "epoch", title: str | None = None):
+def curves(
+    curves_frame: pd.DataFrame,
+    metric: str,
+    hue: str | None = None,
+    col: str | None = None,
+    x: str = "epoch",
+    title: str | None = None,
+):
     """Learning curves of ``metric`` (e.g. ``val/acc``): mean over seeds per ``hue`` level, band from min to max.
 
-    ``curves_frame`` is :func:`analysis.load_curves`' frame.
+    ``curves_frame`` is :func:`analysis.load_curves`' frame; ``col`` draws one panel per level (e.g. per task,
+    each with its own y scale), so runs that should not be averaged together never are.
     """
     import seaborn as sns
     from matplotlib.ticker import MaxNLocator
 
     data = curves_frame[curves_frame["metric"] == metric]
     if data.empty:
-        raise ValueError(
-            f"No {metric!r} rows in the curves; metrics present: {sorted(curves_frame['metric'].unique())}."
-        )
+        present = sorted(curves_frame["metric"].unique())
+        raise ValueError(f"No {metric!r} rows in the curves; metrics present: {present}.")
     hue_levels = _levels(data[hue]) if hue else None
+    panels = _levels(data[col]) if col else [None]
+    ncols = min(len(panels), 4)
+    nrows = -(-len(panels) // ncols)
     with theme():
-        fig, (ax,) = _figure(6.0, 3.8)
-        sns.lineplot(
-            data=data,
-            x=x,
-            y="value",
-            hue=hue,
-            hue_order=hue_levels,
-            units=None,
-            estimator="mean",
-            errorbar=("pi", 100),
-            palette=palette(hue_levels, hue) if hue else None,
-            ax=ax,
-            lw=1.5,
-            marker="o" if data[x].nunique() <= 20 else None,
-            markersize=4,
+        from matplotlib.figure import Figure
+
+        fig = Figure(
+            figsize=(6.0 if ncols == 1 else 3.6 * ncols, 3.8 if nrows == 1 else 3.0 * nrows), layout="constrained"
         )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(label(x))
-        ax.set_ylabel(label(metric))
-        ax.set_title(title or f"{label(metric)} during training (line: mean, band: min–max over seeds)")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        for ax, panel in zip(axes, panels, strict=False):
+            sub = data if col is None else data[data[col] == panel]
+            sns.lineplot(
+                data=sub,
+                x=x,
+                y="value",
+                hue=hue,
+                hue_order=hue_levels,
+                estimator="mean",
+                errorbar=("pi", 100),
+                palette=palette(hue_levels, hue) if hue else None,
+                ax=ax,
+                lw=1.5,
+                marker="o" if data[x].nunique() <= 20 else None,
+                markersize=4,
+                legend=ax is axes[0],
+            )
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel(label(x))
+            ax.set_ylabel(label(metric))
+            if col:
+                ax.set_title(f"{label(col).split(' [')[0]}: {panel}", fontsize=10)
+        for ax in axes[len(panels) :]:
+            ax.set_visible(False)
         if hue:
-            ax.legend(title=label(hue), fontsize=8, title_fontsize=8, loc="best", ncol=1 + len(hue_levels) // 7)
+            axes[0].legend(title=label(hue), fontsize=8, title_fontsize=8, loc="best", ncol=1 + len(hue_levels) // 7)
+        fig.suptitle(
+            title or f"{label(metric)} during training (line: mean, band: min–max over seeds)",
+            fontweight="bold",
+            fontsize=11,
+        )
     return fig
 
 
@@ -307,8 +334,9 @@ def table(cells: pd.DataFrame, rows: str = "mixer.name", cols: str = "task.name"
             vmin=-0.15,
             vmax=1.15,
         )
+        colours = palette([str(v) for v in means.index], rows) if rows in ("mixer", "mixer.name") else {}
         for tick in ax.get_yticklabels():
-            tick.set_color(mixer_colour(tick.get_text()) if rows == "mixer.name" else "black")
+            tick.set_color(colours.get(tick.get_text(), "black"))
         ax.set_xlabel(label(cols))
         ax.set_ylabel(label(rows))
         ax.set_title(f"{label(metric)}{better(higher_is_better)}, shade: best per column")

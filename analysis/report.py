@@ -4,9 +4,11 @@ Which figures (the *factors* are the grid's axes that take more than one value, 
 has several; ``x`` is the factor with the most levels, the others are combined into one *setting*):
 
 - two or more factors: a heatmap of the main metric over setting × x and a point plot over x, one colour per
-  setting; when both a mixer and a task vary, a mixer × task table plot instead of the heatmap;
+  setting; when both a mixer and a task vary, a mixer × task table plot instead of both (tasks have their
+  own scales);
 - one factor: a point plot over it;
-- always: learning curves of the validation metric (one line per setting, band over seeds);
+- learning curves of the validation metric when runs evaluated at least twice (one line per setting, band over
+  seeds; one panel per task when tasks vary);
 - a B2S6 grid over bias and blocks: the paper-comparison plot beside the paper's sCIFAR table.
 
 Every figure is written as PNG and SVG into ``report/`` (default ``runs/<grid>/report``) and embedded in
@@ -27,7 +29,7 @@ from analysis.reference import paper_table
 from analysis.stats import N_BOOT, aggregate, main_metric
 
 MAX_CURVE_SETTINGS = 12
-"""Above this many settings the learning curves are drawn per ``x`` level only, to stay readable."""
+"""Above this many settings the learning curves get one panel per setting (coloured by ``x``), to stay readable."""
 
 
 def factors(runs: pd.DataFrame) -> list[str]:
@@ -145,7 +147,7 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
             f"{plots.label(metric)} over {', '.join(names)}",
             cell_table(cells, setting, x),
         )
-    if x:
+    if x and not (mixer_col and task_col):  # across tasks a shared y axis would mix scales
         figure(
             "pointplot",
             plots.pointplot(runs, cells, x, setting, higher),
@@ -159,12 +161,18 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
     if len(curve_rows) and curve_rows.groupby("run_id").size().max() >= 2:  # a curve needs two evaluations
         if setting and setting not in curves.columns:
             curves = curves.merge(runs[["run_id", setting]], on="run_id", how="left")
-        hue = setting if setting and curves[setting].nunique() <= MAX_CURVE_SETTINGS else x
+        if mixer_col and task_col:  # tasks have their own scales: one panel per task, one colour per mixer
+            hue, col = mixer_col, task_col
+        elif setting and curves[setting].nunique() > MAX_CURVE_SETTINGS:
+            hue, col = x, setting
+        else:
+            hue, col = setting or x, None
         last = curves[curves["metric"] == curve_metric].sort_values("step").groupby("run_id").tail(1)
-        final = last.groupby([c for c in (hue,) if c] or ["metric"])["value"].agg(["mean", "std", "count"])
+        keys = [c for c in (col, hue) if c] or ["metric"]
+        final = last.groupby(keys)["value"].agg(["mean", "std", "count"])
         figure(
             "curves",
-            plots.curves(curves, curve_metric, hue),
+            plots.curves(curves, curve_metric, hue, col),
             f"Learning curves ({curve_metric})",
             "Last evaluation, mean and std over seeds:\n\n" + markdown_table(final.round(4)),
         )

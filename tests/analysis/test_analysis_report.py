@@ -58,7 +58,8 @@ def test_mixer_by_task_grid_gets_the_table_plot(tmp_path):
             write_run(root, config, "ok", acc + 0.01 * seed)
     out = tmp_path / "report"
     main([str(root / "mixers"), "--out", str(out)])
-    assert (out / "table.png").exists() and not (out / "heatmap.png").exists()
+    assert (out / "table.png").exists() and (out / "curves.png").exists()
+    assert not (out / "heatmap.png").exists() and not (out / "pointplot.png").exists()
     assert "| s4d | 0.905 ± 0.007" in (out / "report.md").read_text()
 
 
