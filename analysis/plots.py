@@ -82,9 +82,10 @@ def mixer_colour(name: str) -> str:
 
 def palette(levels: Sequence, column: str | None) -> dict:
     """Colours for the levels of a hue column: each mixer's own colour when the levels are mixers (``mixer.name``,
-    or a ``mixer`` axis over the zoo's mixers), an ordered palette otherwise (e.g. a ``mixer`` axis over variants).
+    or any column whose levels are all the zoo's mixers, such as a ``mixer`` axis or variants named after mixers),
+    an ordered palette otherwise (e.g. a ``mixer`` axis over B2S6 variants).
     """
-    if column == "mixer.name" or (column == "mixer" and all(str(v) in MIXER_COLOURS for v in levels)):
+    if column == "mixer.name" or all(str(v) in MIXER_COLOURS for v in levels):
         return {level: mixer_colour(str(level)) for level in levels}
     return {level: _SETTING_PALETTE[i % len(_SETTING_PALETTE)] for i, level in enumerate(levels)}
 
@@ -334,7 +335,7 @@ def table(cells: pd.DataFrame, rows: str = "mixer.name", cols: str = "task.name"
             vmin=-0.15,
             vmax=1.15,
         )
-        colours = palette([str(v) for v in means.index], rows) if rows in ("mixer", "mixer.name") else {}
+        colours = palette([str(v) for v in means.index], rows)
         for tick in ax.get_yticklabels():
             tick.set_color(colours.get(tick.get_text(), "black"))
         ax.set_xlabel(label(cols))

@@ -69,6 +69,9 @@ def test_labels_and_colours_are_stable():
     assert plots.label("train.foo") == "train.foo"
     assert plots.mixer_colour("s6") == plots.palette(["b2s6", "s6"], "mixer.name")["s6"]
     assert plots.mixer_colour("my_mixer") == plots.mixer_colour("my_mixer")
+    assert plots.palette(["attention", "s4d"], "variant") == {m: plots.mixer_colour(m) for m in ("attention", "s4d")}
+    ordered = plots.palette(["b2s6", "b2s6_nobias"], "mixer")  # variants: distinct colours in order
+    assert len(set(ordered.values())) == 2
 
 
 def test_report_refuses_a_missing_directory(tmp_path, capsys):
