@@ -57,12 +57,17 @@ def add_setting(runs: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, s
     return runs.assign(setting=text), "setting"
 
 
-def _format(row: pd.Series, digits: int) -> str:
+def _format(row: pd.Series, digits: int, spread: str) -> str:
+    """One cell as text: ``mean ± std (n=3)`` (spread ``std``) or ``mean [low, high] (n=3)`` (spread ``ci``)."""
     if row["count"] == 0:
         return "—"
     text = f"{row['mean']:.{digits}f}"
     if row["count"] > 1:
-        text += f" ± {row['std']:.{digits}f} [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+        text += (
+            f" ± {row['std']:.{digits}f}"
+            if spread == "std"
+            else f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+        )
     text += f" (n={int(row['count'])})"
     return ", ".join([text, *plots.problems(row)])
 
@@ -76,10 +81,11 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-def cell_table(cells: pd.DataFrame, rows: str | None, cols: str) -> str:
-    """Markdown table of ``mean ± std [95 % CI] (n)`` with ``rows`` × ``cols`` (a single column if no rows)."""
+def cell_table(cells: pd.DataFrame, rows: str | None, cols: str, spread: str = "std") -> str:
+    """Markdown table of ``mean ± std (n)`` (or ``mean [95 % CI] (n)`` with ``spread="ci"``), ``rows`` × ``cols``
+    (a single column if no rows): the numbers of the figure it sits under."""
     digits = plots._digits(cells["mean"])
-    text = cells.assign(value=cells.apply(_format, axis=1, digits=digits))
+    text = cells.assign(value=cells.apply(_format, axis=1, digits=digits, spread=spread))
     if rows is None:
         return markdown_table(text.set_index(cols)[["value"]])
     return markdown_table(text.pivot(index=rows, columns=cols, values="value"))
@@ -120,8 +126,8 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
         "",
         f"Store `{path}`: {len(runs)} finished runs ({', '.join(f'{n} {s}' for s, n in status.items())})"
         + (f"; {len(skipped)} directories skipped (partial or corrupt)." if skipped else "."),
-        f"Metric `{metric}` ({'higher' if higher else 'lower'} is better). Cells: mean ± std over seeds, "
-        f"[percentile-bootstrap 95 % interval, {N_BOOT} resamples, seeded] and n successful seeds; failed and "
+        f"Metric `{metric}` ({'higher' if higher else 'lower'} is better). Statistics over seeds: mean, std and "
+        f"percentile-bootstrap 95 % interval ({N_BOOT} resamples, seeded) of the n successful seeds; failed and "
         "diverged runs are counted, never averaged. All numbers: [summary.csv](summary.csv).",
         "",
     ]
@@ -145,14 +151,14 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
             "heatmap",
             plots.heatmap(cells, x, setting, higher),
             f"{plots.label(metric)} over {', '.join(names)}",
-            cell_table(cells, setting, x),
+            "Mean ± std (n seeds):\n\n" + cell_table(cells, setting, x),
         )
     if x and not (mixer_col and task_col):  # across tasks a shared y axis would mix scales
         figure(
             "pointplot",
             plots.pointplot(runs, cells, x, setting, higher),
             f"{plots.label(metric)} against {x}",
-            cell_table(cells, setting, x),
+            "Mean [95 % bootstrap interval] (n seeds):\n\n" + cell_table(cells, setting, x, spread="ci"),
         )
 
     curves = load_curves(path, runs)
