@@ -120,3 +120,14 @@ def test_default_class_metrics_skip_ignored_positions():
     loss_sum, count = metrics["loss"]
     assert count == 2
     assert loss_sum / count == pytest.approx(float(task.loss(logits, target)), rel=1e-6)
+
+
+def test_readme_example_registers_a_working_task():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("<!-- section: tasks -->") : readme.index("<!-- end section: tasks -->")]
+    code = section.split("```python\n")[1].split("```")[0]
+    check = (
+        "\nt = __import__('ablations.tasks').tasks.build_task('my_task')\nprint(t.input.kind, t.output.dim, t.seq_len)"
+    )
+    out = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["real", "10", "64"]
