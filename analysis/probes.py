@@ -264,7 +264,7 @@ def _delta_gradients(c: float, length: int, trials: int, n_state: int, dt: float
     grad_w, grad_b = torch.autograd.grad(y[0, -1].sum(), [w, b])
     b4 = torch.full((trials,), b0, dtype=f64, requires_grad=True)
     y4, _ = selective_scan(
-        u, b4.expand_as(u), A, B_bias=B.to(A.dtype), C_bias=C.to(A.dtype), discretization="zoh", backend=SCAN_BACKEND
+        u, b4, A, B_bias=B.to(A.dtype), C_bias=C.to(A.dtype), discretization="zoh", backend=SCAN_BACKEND
     )
     (grad_s4d,) = torch.autograd.grad(y4[0, -1].sum(), [b4])
     s4d = grad_s4d.abs().mean().item()
