@@ -54,8 +54,8 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
-    GPU defaults keep about 8–16 values of each [R, T] tile per thread: more spill registers (the backward of
-    R = 8, T = 256 on 4 warps used 255 registers and spilled), fewer leave the scans short."""
+    GPU defaults are the fastest measured on an H100 (benchmarks/README.md): forward R = 8 (4 complex), T = 256,
+    4 warps; backward R = 1 on 1 warp (R = 8 on 4 warps used 255 registers and spilled; R = 2, 4 were slower)."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -64,10 +64,10 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         bwd_block_r = bwd_block_r or block_r
     else:
         block_r = block_r or _largest_pow2_divisor(p, 4 if is_complex else 8)
-        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 4)
+        bwd_block_r = bwd_block_r or 1
         tile = tile or 256
         num_warps = num_warps or 4
-        bwd_num_warps = bwd_num_warps or (8 if is_complex else 4)
+        bwd_num_warps = bwd_num_warps or 1
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
             programs = b * (d // block_r)
