@@ -4,7 +4,7 @@ Same decomposition as the forward (``kernels/scan/triton_fwd.py``): a program ow
 batch row and one chunk; it walks the chunk's tiles from last to first, and per tile and state it re-runs the
 forward scan from the checkpointed tile start state, then runs the adjoint recurrence
 ``g_t = e_t + conj(Ā_{t+1}) g_{t+1}`` (``e_t`` = ∂loss/∂h_t through y_t) as a reversed ``tl.associative_scan``,
-and forms every gradient from ``g`` and ``h`` (formulas in ``kernels/scan/README.md``). The adjoint entering a
+and forms every gradient from ``g`` and ``h`` (formulas in ``benchmarks/README.md``). The adjoint entering a
 chunk from the right comes from a pass 1 (``LOCAL``: each chunk's adjoint carry from zero) and a reverse
 combination over chunks, as in the forward. Per-(d, n) gradients are written as per-tile partial sums (summed on
 the host, deterministic); dB and dC, shared by the channels of a block, are summed over the program's channels

@@ -3,13 +3,15 @@
 Decomposition (mamba_ssm's, rebuilt in Triton): a program owns ``BLOCK_R`` channels of one batch row and one
 chunk of the sequence; the chunk is walked in tiles of ``T`` steps; inside a tile the states are the outer loop
 and each state's recurrence is one ``tl.associative_scan`` over an ``[BLOCK_R, T]`` tile along time, so the
-``BLOCK_R`` channels share every load of B and C. The state entering each tile is kept in registers as
-``[BLOCK_R, BLOCK_N]`` and written out as a checkpoint (every ``T`` steps) for the backward pass.
+``BLOCK_R`` channels share every load of B and C. The state entering each tile is the checkpoint (every ``T``
+steps, kept for the backward pass): each state's end is written there and read back by the next tile after a
+barrier.
 
 Long sequences with few channels are split into chunks run in parallel: pass 1 (``LOCAL``) computes each chunk's
 end state from a zero start, a short sequential pass over chunks (``_combine_kernel``) turns those into the true
 chunk start states, and pass 2 runs every chunk again from its true start, writing ``y``. The derivation is in
-``kernels/scan/README.md``. Complex tensors travel as ``torch.view_as_real`` (…, 2) float32 pairs.
+``benchmarks/README.md`` ("How the Triton kernels work"). Complex tensors travel as ``torch.view_as_real``
+(…, 2) float32 pairs.
 """
 
 from __future__ import annotations
