@@ -36,9 +36,10 @@ class ConfigError(ValueError):
 
 def closest(name: str, valid: list[str] | tuple[str, ...], n: int = 3) -> str:
     """A short phrase naming the valid choices closest to ``name`` (for error messages)."""
-    close = difflib.get_close_matches(name, list(valid), n=n, cutoff=0.5)
+    valid = sorted(set(valid))
+    close = difflib.get_close_matches(name, valid, n=n, cutoff=0.5)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    return f"{hint} Valid: {', '.join(sorted(valid))}."
+    return f"{hint} Valid: {', '.join(valid)}."
 
 
 def check_choice(field: str, value: Any, valid: list[str] | tuple[str, ...]) -> None:
