@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import selective_scan
+from kernels.bench import device_ceilings, floor_us
 
 SHAPES = [
     # name, b, d, L, n, complex A, h, dtype, extra switches
@@ -153,45 +154,15 @@ def mamba_call(fn, t, grad):
     return y, leaves
 
 
-def copy_bandwidth():
-    x = torch.empty(1 << 28, device="cuda", dtype=torch.float32)
-    y = torch.empty_like(x)
-    us = bench(lambda: y.copy_(x))
-    return 2 * x.numel() * 4 / (us * 1e-6)
+def scan_case(shape):
+    """The shape as a ``kernels.bench.ScanCase`` (for its floor)."""
+    from kernels.bench import ScanCase
 
-
-def exp_throughput():
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def exps(p, REPS: tl.constexpr, BLOCK: tl.constexpr):
-        o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        x = tl.load(p + o)
-        for _ in range(REPS):
-            x = tl.exp(x) * 0.25 - 0.5
-        tl.store(p + o, x)
-
-    n, reps = 1 << 24, 256
-    x = torch.rand(n, device="cuda")
-    us = bench(lambda: exps[(n // 1024,)](x, REPS=reps, BLOCK=1024))
-    return n * reps / (us * 1e-6)
-
-
-def floor_us(shape, bw, exp_rate):
-    """max(bytes / bandwidth, exponentials / exp rate) for forward and forward+backward."""
     name, b, d, L, n, complex_a, h, dtype, kind = shape
-    es = torch.tensor([], dtype=dtype).element_size()
-    if kind == "s4d":
-        act, sel = 2, 0  # u, y
-    else:
-        act, sel = 4, 2  # u, dt, z, y ; B, C
-    fwd_bytes = (act * b * L * d + sel * b * L * h * n) * es
-    bwd_bytes = fwd_bytes + ((act - 1) * 2 * b * L * d + b * L * d + 2 * sel * b * L * h * n) * es
-    exps = b * L * d * n * (3 if complex_a else 1)  # complex: exp, cos, sin
-    fwd = max(fwd_bytes / bw, exps / exp_rate) * 1e6
-    fb = max(bwd_bytes / bw, 2 * exps / exp_rate) * 1e6  # the backward recomputes the transitions
-    return fwd, fb
+    parts = {"mamba": ("selective", "selective"), "b2s6": ("both", "selective"), "s4d": ("bias", "bias")}[kind]
+    return ScanCase(b, L, d, n, h=h, complex_A=complex_a, complex_B=False, complex_C=False, B=parts[0], C=parts[1],
+                    dt="invariant" if kind == "s4d" else "selective", z=kind != "s4d",
+                    dtype=str(dtype).split(".")[-1])  # fmt: skip
 
 
 def train_step_check():
@@ -222,7 +193,7 @@ def train_step_check():
                 seconds_torch=sec_r)  # fmt: skip
 
 
-def bench_shape(shape, peer, bw, exp_rate, with_torch):
+def bench_shape(shape, peer, ceilings, with_torch):
     """One row of the table: errors, µs per backend (fwd, fwd+bwd), floor."""
     name, b, d, L, n, complex_a, h, dtype, kind = shape
     t0 = time.time()
@@ -255,7 +226,7 @@ def bench_shape(shape, peer, bw, exp_rate, with_torch):
         row["mamba_us"] = fwd_and_fwdbwd(lambda grad: mamba_call(peer, t_m, grad))
         y_m = mamba_call(peer, mamba_inputs(t_small), False)[0].transpose(1, 2)
         row["errors_vs_float64"]["mamba_y"] = ((y_m.double() - y_ref).norm() / y_ref.norm()).item()
-    row["floor_us"] = floor_us(shape, bw, exp_rate)
+    row["floor_us"] = floor_us(scan_case(shape), ceilings)
     row["seconds"] = time.time() - t0
     return row
 
@@ -306,7 +277,8 @@ def main():
     only = set(filter(None, args.shapes.split(",")))
     shapes = [s for s in SHAPES if not only or s[0] in only]
     gpu = torch.cuda.get_device_name()
-    bw, exp_rate = copy_bandwidth(), exp_throughput()
+    ceilings = device_ceilings()
+    bw, exp_rate = ceilings["copy_bytes_per_s"], ceilings["exp_per_s"]
     print(f"{gpu}; copy {bw / 1e12:.2f} TB/s; exp {exp_rate / 1e12:.2f} T/s", flush=True)
     tilings = [
         dict(bwd_block_r=1, bwd_num_warps=1), dict(bwd_block_r=1, bwd_num_warps=2), dict(bwd_block_r=2),
@@ -321,7 +293,7 @@ def main():
     print(f"mamba_ssm: {'present' if peer else 'absent (not installed: see benchmarks/README.md)'}", flush=True)
     rows = []
     for shape in shapes:
-        row = bench_shape(shape, peer, bw, exp_rate, with_torch=not args.skip_torch)
+        row = bench_shape(shape, peer, ceilings, with_torch=not args.skip_torch)
         rows.append(row)
         print(json.dumps(row), flush=True)
 

@@ -374,6 +374,51 @@ def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmu
     return records
 
 
+def device_ceilings() -> dict:
+    """Measured on the current CUDA device: copy bandwidth (bytes read + written per s, a 1 GiB device copy) and
+    exp throughput (fp32 exponentials per s, a Triton kernel chaining 256 exps per element in registers)."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def exps(p, REPS: tl.constexpr, BLOCK: tl.constexpr):
+        o = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        x = tl.load(p + o)
+        for _ in range(REPS):
+            x = tl.exp(x) * 0.25 - 0.5
+        tl.store(p + o, x)
+
+    def median_us(fn):
+        return 1e3 * triton.testing.do_bench(fn, warmup=25, rep=200, return_mode="median")
+
+    x = torch.empty(1 << 28, device="cuda")
+    y = torch.empty_like(x)
+    copy = 2 * x.numel() * 4 / (median_us(lambda: y.copy_(x)) * 1e-6)
+    n, reps = 1 << 24, 256
+    z = torch.rand(n, device="cuda")
+    exp = n * reps / (median_us(lambda: exps[(n // 1024,)](z, REPS=reps, BLOCK=1024)) * 1e-6)
+    return {"copy_bytes_per_s": copy, "exp_per_s": exp}
+
+
+def floor_us(case: ScanCase, ceilings: dict) -> tuple[float, float]:
+    """(forward, forward+backward) floor: max(bytes moved / copy bandwidth, exponentials / exp throughput).
+
+    Bytes: every (b, L, ·) input read once and y written once; the backward reads them and dy again and writes
+    each of their gradients. Exponentials: b·L·d·n (×3 for complex A: exp, cos, sin), twice for forward+backward,
+    whose backward recomputes the transitions instead of storing (b, L, d, n)."""
+    b, L, d, n, h = case.b, case.L, case.d, case.n, case.h
+    es = torch.empty((), dtype=getattr(torch, case.dtype)).element_size()
+    per_step = d * (2 + (case.dt == "selective") + case.z)  # u, y, dt, z
+    per_step += sum(h * n * (2 if cplx else 1) for part, cplx in ((case.B, case.complex_B), (case.C, case.complex_C))
+                    if part in ("selective", "both"))  # fmt: skip
+    fwd_bytes = b * L * per_step * es
+    bwd_bytes = fwd_bytes + b * L * (2 * (per_step - d) + 2 * d) * es  # inputs and dy read, their gradients written
+    exps = b * L * d * n * (3 if case.complex_A else 1)
+    fwd = max(fwd_bytes / ceilings["copy_bytes_per_s"], exps / ceilings["exp_per_s"])
+    fwd_bwd = max(bwd_bytes / ceilings["copy_bytes_per_s"], 2 * exps / ceilings["exp_per_s"])
+    return fwd * 1e6, fwd_bwd * 1e6
+
+
 def add_speedups(records: list[dict], baseline: str) -> None:
     """``speedup[baseline]`` = baseline time / backend time (> 1: faster than the baseline), per shape."""
     base = {r["shape"]: r for r in records if r["backend"] == baseline}
@@ -419,8 +464,9 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
         "",
         f"torch {env['torch']}, triton {env['triton']}, {env['threads']} thread(s) of {env['cpu_count']} cores, load "
         f"average (1, 5, 15 min) before / after: {_loads(env.get('load_average'))} / "
-        f"{_loads(env.get('load_average_after'))}. Median of the repeats after a warm-up; float32 "
-        "inputs; errors are norm-wise relative errors against the float64 reference (y; worst input gradient).",
+        f"{_loads(env.get('load_average_after'))}. Median of the repeats after a warm-up; inputs "
+        "in each case's dtype (float32 unless named); errors are norm-wise relative errors against the float64 "
+        "reference (y; worst input gradient).",
         "",
         *(
             [
@@ -443,7 +489,15 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
             f"| {r['fwd_us']:.0f} | {r['fwd_bwd_us']:.0f} "
             f"| {s.get('fwd_us', float('nan')):.1f}× | {s.get('fwd_bwd_us', float('nan')):.1f}× "
             f"| {r['rel_err_y']:.1e} | {r['rel_err_grad']:.1e} |"
+            + (
+                f" {r['fwd_us'] / r['floor_fwd_us']:.1f} / {r['fwd_bwd_us'] / r['floor_fwd_bwd_us']:.1f} |"
+                if "floor_fwd_us" in r
+                else ""
+            )  # fmt: skip
         )
+    if any("floor_fwd_us" in r for r in records):  # GPU: distance to the floor (see floor_us)
+        lines[lines.index(next(x for x in lines if x.startswith("| shape")))] += " × floor fwd / fwd+bwd |"
+        lines[lines.index(next(x for x in lines if x.startswith("|---|")))] += "---:|"
     return "\n".join(lines) + "\n"
 
 
@@ -469,11 +523,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = environment(args.device)
+    ceilings = device_ceilings() if args.device == "cuda" else None
+    env["ceilings"] = ceilings
     runners = [args.baseline, *(b for b in args.backend if b != args.baseline)]
     records = []
     for shape, case in SHAPE_SETS[args.shapes].items():
         usable = [r for r in runners if RUNNERS[r].supports(case, args.device)]
         for record in measure(case, usable, args.device, args.repeats):
+            if ceilings:
+                record["floor_fwd_us"], record["floor_fwd_bwd_us"] = floor_us(case, ceilings)
             records.append({"name": shape, **record})
             print(f"{shape:8s} {record['backend']:10s} fwd {record['fwd_us']:12.0f} µs  "
                   f"fwd+bwd {record['fwd_bwd_us']:12.0f} µs  err {record['rel_err_y']:.1e}", flush=True)  # fmt: skip
