@@ -2,7 +2,7 @@
 
     python -m ablations.data list [--root DIR]
     python -m ablations.data listops --out DIR [--n-train 96000 --n-val 2000 --n-test 2000 --seed 0]
-    python -m ablations.data pathfinder --resolution 32 --out DIR [--n-images 200000 --workers 2 --seed 0]
+    python -m ablations.data pathfinder --resolution 32 --out DIR [--n-images 200000 --montage M.png]
 
 ``listops --out DATA/listops`` and ``pathfinder --out DATA/pathfinder`` put the files where the
 ``lra_listops`` and ``lra_pathfinder`` tasks look for them under the data root ``DATA``.
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     pathfinder.add_argument("--batch-size", type=int, default=1000, help="images per metadata file")
     pathfinder.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     pathfinder.add_argument("--seed", type=int, default=0)
+    pathfinder.add_argument("--montage", type=Path, default=None, help="also write the first 8 images to this PNG")
 
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -59,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
 
         n = gen.generate(args.out, args.resolution, args.n_images, args.batch_size, args.workers, args.seed)
         print(f"wrote {n} images to {args.out / f'pathfinder{args.resolution}'}")
+        if args.montage is not None:
+            picture = gen.montage(args.out, args.resolution, args.montage)
+            print(f"montage of the first images (frame: white = label 1): {picture}")
     return 0
 
 

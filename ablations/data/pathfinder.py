@@ -230,3 +230,18 @@ def generate(
                     done += n
                     bar.update(n)
     return done
+
+
+def montage(out: Path, resolution: int, path: Path, n: int = 8, scale: int = 4) -> Path:
+    """Write the first ``n`` generated images side by side to ``path`` (PNG), each framed by its label:
+    a white frame for 1 (markers joined), grey for 0, to check by eye that they look like the release's."""
+    from PIL import Image
+
+    base = out / f"pathfinder{resolution}" / DIFFICULTY
+    rows = [line.split() for line in (base / "metadata" / "0.npy").read_text().splitlines()][:n]
+    tiles = [
+        np.pad(np.asarray(Image.open(base / r[0] / r[1])), 2, constant_values=255 if r[3] == "1" else 96) for r in rows
+    ]
+    strip = np.concatenate(tiles, axis=1)
+    Image.fromarray(strip).resize((strip.shape[1] * scale, strip.shape[0] * scale), Image.NEAREST).save(path)
+    return path

@@ -84,6 +84,16 @@ def test_pathfinder_generator_writes_the_release_layout_with_balanced_labels(tmp
     assert len(train) + len(val) + len(test) == 12
 
 
+def test_pathfinder_command_writes_a_montage(tmp_path, capsys):
+    out, picture = tmp_path / "pathfinder", tmp_path / "montage.png"
+    main(
+        ["pathfinder", "--out", str(out), "--resolution", "64", "--n-images", "4", "--workers", "1"]
+        + ["--montage", str(picture)]
+    )
+    assert str(picture) in capsys.readouterr().out
+    assert np.asarray(Image.open(picture)).shape == (4 * 68, 4 * 4 * 68)
+
+
 def test_pathfinder_generator_is_seeded_across_worker_processes(tmp_path):
     def digest(root):
         files = sorted((root / "pathfinder64").rglob("*.*"))
