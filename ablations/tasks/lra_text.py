@@ -78,7 +78,8 @@ class LRATextTask(Task):
 
     @abc.abstractmethod
     def read_splits(self) -> list[list]:
-        """``[train, val, test]``, each a list of ``(documents, label)`` with ``documents`` a tuple of token lists."""
+        """``[train, val, test]``, each a list of ``(documents, label)``; ``documents`` is a tuple of token
+        sequences (lists of tokens, or strings whose characters are the tokens)."""
 
     @property
     def seq_len(self) -> int:
@@ -176,7 +177,8 @@ class LRAText(LRATextTask):
             rows = []
             for label, polarity in enumerate(("neg", "pos")):
                 for path in sorted((folder / split / polarity).glob("*.txt")):
-                    rows.append(((list(path.read_text(encoding="utf-8")),), label))
+                    text = path.read_text(encoding="utf-8")[: self.cfg.l_max - 1]  # s4 truncates before counting
+                    rows.append(((text,), label))
             splits[split] = rows
         generator = torch.Generator().manual_seed(self.cfg.split_seed)
         order = torch.randperm(len(splits["train"]), generator=generator).tolist()
@@ -205,5 +207,6 @@ class LRARetrieval(LRATextTask):
         for name in self.files:
             path = folder / name
             rows = read_tsv(path, 5, None)
-            splits.append([((list(t1), list(t2)), parse_label(lab, 2, path, n)) for n, (lab, _, _, t1, t2) in rows])
+            keep = self.cfg.l_max // 2 - 1  # characters per document before its <eos>; s4 truncates before counting
+            splits.append([((t1[:keep], t2[:keep]), parse_label(lab, 2, path, n)) for n, (lab, _, _, t1, t2) in rows])
         return splits

@@ -8,7 +8,7 @@ tokens map to ``<unk>``. Sequences are truncated so that, with ``<bos>`` / ``<eo
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ import numpy as np
 class Vocab:
     """A token -> id map with s4's special tokens and ordering."""
 
-    def __init__(self, token_lists: Iterable[list[str]], min_freq: int = 1, bos: bool = False, eos: bool = True):
+    def __init__(self, token_lists: Iterable[Sequence[str]], min_freq: int = 1, bos: bool = False, eos: bool = True):
         counts = Counter()
         for tokens in token_lists:
             counts.update(tokens)
@@ -35,8 +35,9 @@ class Vocab:
     def pad(self) -> int:
         return self.stoi["<pad>"]
 
-    def encode(self, tokens: list[str], l_max: int) -> np.ndarray:
-        """Ids of ``tokens`` truncated to fit ``l_max`` with ``<bos>`` / ``<eos>`` added: ``(length,)`` int64."""
+    def encode(self, tokens: Sequence[str], l_max: int) -> np.ndarray:
+        """Ids ``(length,)`` int64 of ``tokens`` (a list, or a string of one-character tokens), truncated to fit
+        ``l_max`` with ``<bos>`` / ``<eos>`` added."""
         body = tokens[: l_max - int(self.bos) - int(self.eos)]
         unk = self.stoi["<unk>"]
         ids = [self.stoi.get(t, unk) for t in body]
