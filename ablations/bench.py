@@ -12,7 +12,9 @@ and reads the trainer's per-phase timing back from ``result.json``. Printed as J
   a share of the cell's wall time as the launcher sees it. The runner's target is under 2 % at the default
   grid size.
 
-Options: ``--device cpu|cuda`` (default: CUDA if visible), ``--sizes small,medium``, ``--out FILE``.
+Options: ``--device cpu|cuda`` (default: CUDA if visible), ``--threads N`` (torch CPU threads, default 1: what
+each worker of the local launcher uses on a CPU with as many workers as cores), ``--sizes small,medium``,
+``--out FILE``.
 """
 
 from __future__ import annotations
@@ -76,11 +78,13 @@ def bench_size(size: str, device: str, root: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ablations.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if visible)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, as a CPU worker)")
     parser.add_argument("--sizes", default="small,medium", help="comma-separated: small, medium")
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     import torch
 
+    torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     report: dict[str, Any] = {"device": device, "torch_threads": torch.get_num_threads(), "sizes": {}}
     with tempfile.TemporaryDirectory(prefix="seqzoo-bench-") as root:
