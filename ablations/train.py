@@ -14,6 +14,7 @@ Seeding is deterministic: torch and numpy from ``seed``, the data order from ``(
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -92,6 +93,7 @@ def _tensors(dataset) -> tuple[torch.Tensor, ...]:
 # Provenance
 
 
+@functools.cache
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that change numbers."""
     from importlib.metadata import PackageNotFoundError, version
@@ -107,6 +109,7 @@ def versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def git_rev() -> str | None:
     """The git revision of the seqzoo checkout (``+dirty`` if it has local changes), or None outside git."""
     here = Path(__file__).resolve().parent
@@ -214,7 +217,7 @@ def _run_locked(config: dict[str, Any], path: Path) -> dict[str, Any]:
         "steps": 0,
         "scan_backend": None,
         "device": None,
-        "versions": versions(),
+        "versions": dict(versions()),
         "git_rev": git_rev(),
         "error": None,
         "diverged_step": None,
