@@ -23,7 +23,7 @@ A = −1, Δ_t = ℓ_t − ℓ_{t−1} = softplus(s_t − ℓ_{t−1}) passed wi
 is exponentiated outside log space, so any input scale and any length are safe (Δ ≥ 0, a_t ∈ [0, 1]).
 
 ``decay=True`` adds a learnable forgetting factor λ per head, ℓ_t = logaddexp(ℓ_{t−1} + log λ, s_t): λ → 1 is the
-attention-like update above, small λ a Mamba-like exponential memory with e-folding length ≈ 1 / (1 − λ).
+attention-like update above, small λ a Mamba-like exponential memory with e-folding length 1 / (−log λ).
 
 Heads are the blocks of the scan contract: head j holds channels j·p … j·p + p − 1 (p = d / h) and shares their
 score, Δ, B and C. Optional, as in the Mamba mixer: a short causal depthwise convolution (+ SiLU) before the unit
@@ -120,7 +120,7 @@ class NCSSSM(UnitMixer):
 
         Log space throughout (``torch.logcumsumexp``), in at least float32. With decay the recursion is unrolled
         as ℓ_t = −t·ρ + logcumsumexp_j(s_j + j·ρ) with ρ = −log λ (j = 0 is ℓ₀); the two terms grow like t·ρ and
-        cancel, so that path runs in float64, exact to ~1e-16·L·ρ (1e-9 for L = 65 536, ρ = 1000).
+        cancel, so that path runs in float64, exact to ~1e-16·L·ρ (~1e-8 for L = 65 536, ρ = 1000).
         """
         b, L, h = s.shape
         dtype = torch.float64 if self.cfg.decay else torch.promote_types(s.dtype, torch.float32)
