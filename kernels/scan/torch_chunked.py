@@ -309,10 +309,10 @@ def _window_backward(start, u, delta, B, C, A, B_bias, C_bias, zoh, T, grad_y, c
             _put(grads, "B_bias", A_inv * _sum_to(d_B_tilde, B_bias.shape), accumulate=True)
         if B is not None:
             _put(grads, "B", d_B_tilde.mul_(A_inv).sum(3))
-        # δĀ = G·h[t − 1] and δ(Ā − 1) = G·weight·u, both times Ā in δ(Δ·A)
-        h_prev = weight.mul_(u_) if B is not None else weight * u_
-        h_prev[:, 1:].add_(h_now[:, :-1])
-        h_prev[:, 0].add_(start)
+        # δ(Δ·A) = (δĀ + δ(Ā − 1))·Ā = G·(h[t − 1] + v)·Ā with v = weight·u, and Ā·h[t − 1] = h[t] − (Ā − 1)·v,
+        # so δ(Δ·A) = G·(h[t] + v): no shifted states, no product with Ā
+        v = weight.mul_(u_) if B is not None else weight * u_
+        d_dA = v.add_(h_now).mul_(G)
     else:  # δB̃ = G·Δu;  δ(Δu) = Re Σ_n G·B̃
         d_B_tilde = G * (d_ * u_)
         q = (G * weight).sum(-1).real
@@ -322,10 +322,10 @@ def _window_backward(start, u, delta, B, C, A, B_bias, C_bias, zoh, T, grad_y, c
             _put(grads, "B", d_B_tilde.sum(3))
         if B_bias is not None:
             _put(grads, "B_bias", _sum_to(d_B_tilde, B_bias.shape), accumulate=True)
-        h_prev = torch.empty_like(G)  # δĀ = G·h[t − 1]
+        h_prev = torch.empty_like(G)  # δ(Δ·A) = δĀ·Ā = G·h[t − 1]·Ā
         h_prev[:, 1:] = h_now[:, :-1]
         h_prev[:, 0] = start
-    d_dA = h_prev.mul_(G).mul_(a_w)  # δ(Δ·A) = (δĀ + δ(Ā − 1))·Ā
+        d_dA = h_prev.mul_(G).mul_(a_w)
     grads["delta"] += _sum_to((d_dA * A).sum(-1).real, grads["delta"].shape)
     grads["A"].add_(_sum_to(d_dA.mul_(d_), A.shape))
     return carry
