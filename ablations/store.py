@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 import yaml
 
 CONFIG_FILE = "config.yaml"
+# libyaml's parser where PyYAML was built with it: ~5x faster on stores of thousands of runs.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -261,7 +263,7 @@ def inspect_run(directory: str | os.PathLike) -> RunRecord:
     problems = []
     config: dict[str, Any] = {}
     try:
-        loaded = yaml.safe_load((directory / CONFIG_FILE).read_text())
+        loaded = yaml.load((directory / CONFIG_FILE).read_text(), Loader=_YAML_LOADER)
         if not isinstance(loaded, dict):
             raise ValueError("not a mapping")
         config = loaded
