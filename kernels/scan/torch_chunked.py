@@ -2,10 +2,10 @@
 
 The sequence is cut into windows of ``W`` steps whose ``(b, W, d, n)`` volume is bounded by
 ``WINDOW_VOLUME``; each window is cut into ``K`` chunks of ``T`` steps. Inside a window all ``K`` chunks are
-scanned at once from a zero state (a loop over the ``T`` positions, one op on ``(b, K, d, n)`` each), the
-chunk-boundary states are chained (a loop over ``K``, one op on ``(b, d, n)`` each), and each chunk's incoming
-state is added back times its cumulative decay. Only decays ``|exp(Δ·A)| <= 1`` (for ``Re A <= 0``) are ever
-multiplied, so a large ``Δ·|Re A|`` cannot overflow. The backward pass keeps only each window's initial state,
+scanned at once from a zero state (a loop over the ``T`` positions, one op on ``(b, K, d, n)`` each) for their
+end states and decays, the chunk-boundary states are chained (a loop over ``K``, one op on ``(b, d, n)`` each),
+and all chunks are scanned again from their incoming states. Only decays ``|exp(Δ·A)| <= 1`` (for ``Re A <= 0``)
+are ever multiplied, so a large ``Δ·|Re A|`` cannot overflow. The backward pass keeps only each window's initial state,
 recomputes the window, and runs the adjoint recurrence, itself a scan of the same kind, backwards in time.
 Derivations, stability and complexity: ``kernels/scan/README.md``.
 """
@@ -197,29 +197,30 @@ def _scan(a, x, init, T: int, out, reverse: bool = False):
 
     a: (b|1, N|1, h, p, n) or (h, p, n); x, out: (b, N, h, p, n) with N a multiple of T (out may be x);
     init: (b, h, p, n), the state before the first step in scan order.
+    Two sweeps over the K chunks of T steps at once: the first keeps only each chunk's end state from zero and
+    its total decay (nothing of the window's size is written), the chain gives each chunk's incoming state, the
+    second scans every chunk from it into ``out``.
     """
     b, N = x.shape[:2]
     K, rest = N // T, x.shape[2:]
     a = a.view(-1, 1, 1, *rest) if a.dim() == 3 else a.view(a.shape[0], K, T, *rest)
-    x, out = x.view(b, K, T, *rest), out.view(b, K, T, *rest)
-    decay = torch.empty(a.shape[0], a.shape[1], T, *rest, dtype=a.dtype, device=a.device)  # Π Ā inside a chunk
     # position t of every chunk at once: (b, K, h, p, n) views, taken once
-    a_t, x_t, out_t, decay_t = a.unbind(2), x.unbind(2), out.unbind(2), decay.unbind(2)
+    a_t, x_t = a.unbind(2), x.view(b, K, T, *rest).unbind(2)
     a_t = a_t * T if len(a_t) == 1 else a_t
     order = range(T - 1, -1, -1) if reverse else range(T)
-    prev = order[0]
-    out_t[prev].copy_(x_t[prev])
-    decay_t[prev].copy_(a_t[prev])
+    end, decay = x_t[order[0]].clone(), a_t[order[0]].clone()  # chunk end state from zero, Π Ā over the chunk
     for t in order[1:]:
-        torch.addcmul(x_t[t], a_t[t], out_t[prev], out=out_t[t])
-        torch.mul(decay_t[prev], a_t[t], out=decay_t[t])
-        prev = t
+        torch.addcmul(x_t[t], a_t[t], end, out=end)
+        decay.mul_(a_t[t])
     incoming = torch.empty(b, K, *rest, dtype=out.dtype, device=out.device)  # state entering each chunk
     state = init
     for k in range(K - 1, -1, -1) if reverse else range(K):
         incoming[:, k] = state
-        state = torch.addcmul(out_t[prev][:, k], decay_t[prev][:, k if decay.shape[1] > 1 else 0], state)
-    out.addcmul_(decay, incoming[:, :, None])
+        state = torch.addcmul(end[:, k], decay[:, k if decay.shape[1] > 1 else 0], state)
+    prev, out_t = incoming, out.view(b, K, T, *rest).unbind(2)
+    for t in order:
+        torch.addcmul(x_t[t], a_t[t], prev, out=out_t[t])
+        prev = out_t[t]
     return state
 
 
