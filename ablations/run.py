@@ -6,7 +6,8 @@ the chosen launcher, prints one line per finished cell and ends with the summary
 
 Options: ``--dry-run`` (print the cells and their state, train nothing), ``--list`` (groups, choices, mixers
 with their fields), ``--retry-failed`` (re-run ``failed``/``diverged`` cells), ``--workers N`` (the same as
-``launcher.workers=N``). Exit status: 0 every cell ok, 1 some cell not ok, 2 a configuration error,
+``launcher.workers=N``). Exit status: 0 every cell ok, 1 some cell not ok, 2 a configuration error (also one
+the launcher's scheduler refuses, e.g. sbatch rejecting the resources, before any cell trains),
 130/143 stopped by SIGINT/SIGTERM (the running cells were checkpointed; run again to resume).
 """
 
@@ -144,7 +145,11 @@ def execute(grid: str, cells: list[Cell], launcher, retry_failed: bool) -> int:
         statuses.append(result.get("status", "?"))
         progress.finished(cell, result)
 
-    launcher.launch(todo, on_result, retry_failed=retry_failed)
+    try:
+        launcher.launch(todo, on_result, retry_failed=retry_failed)
+    except ConfigError as error:  # refused before anything ran (sbatch rejected the resources)
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     if "cancelled" in statuses or len(statuses) < len(todo):
         print("\nstopped: the running cells were checkpointed; run the same command again to resume.")
         return 128 + signal.SIGTERM

@@ -25,5 +25,6 @@ class Launcher(abc.ABC):
         """Run ``cells`` (none of them finished, unless ``retry_failed``), calling ``on_result`` as each ends.
 
         Returns when every cell has a result, or early after SIGTERM/SIGINT, once the running cells have
-        checkpointed (their result then has status ``cancelled``).
+        checkpointed (their result then has status ``cancelled``). Raises ``ConfigError`` when the cells are
+        refused before any of them runs (a scheduler rejecting the resources asked for).
         """

@@ -126,6 +126,32 @@ def _left_without_result(job_id: str) -> dict[str, Any]:
     return {"status": "cancelled", "error": f"Slurm job {job_id} ended without a result ({state})"}
 
 
+SBATCH_HINTS = (
+    (("gres", "gpu"), ("gpus_per_node",)),
+    (("memory", "mem"), ("mem_gb",)),
+    (("time limit",), ("time_min",)),
+    (("processors", "cpu"), ("cpus_per_task",)),
+    (("node configuration",), ("gpus_per_node", "cpus_per_task", "mem_gb")),
+    (("partition",), ("partition",)),
+)
+"""(words of sbatch's error, lower case) -> the ``launcher.*`` keys that set what it rejects."""
+
+
+def rejected(error: Exception) -> ConfigError:
+    """The ``ConfigError`` for a job array sbatch refused (``submitit``'s ``FailedJobError``): sbatch's own words
+    and the ``launcher.*`` keys to change; nothing was submitted, so nothing trained."""
+    said = " ".join(str(error).split()) or type(error).__name__
+    lower = said.lower()
+    keys = [k for words, ks in SBATCH_HINTS if any(w in lower for w in words) for k in ks]
+    keys = list(dict.fromkeys(keys)) or ["partition", "gpus_per_node", "cpus_per_task", "mem_gb", "time_min"]
+    names = ", ".join(f"launcher.{k}" for k in keys)
+    cpu_only = " (0 on a partition without GPUs)" if "gpus_per_node" in keys else ""
+    return ConfigError(
+        f"launcher=slurm: sbatch rejected the job array ({said}); nothing was submitted and nothing trained. "
+        f"Change {names}{cpu_only} in configs/launcher/slurm.yaml or on the command line."
+    )
+
+
 class SlurmLauncher(Launcher):
     Config = SlurmConfig
 
@@ -157,9 +183,12 @@ class SlurmLauncher(Launcher):
         executor = self.executor()
         Path(self.cfg.folder.split("%j")[0]).mkdir(parents=True, exist_ok=True)
         job = CellJob()
-        jobs = executor.map_array(
-            job, [c.config for c in cells], [str(c.path) for c in cells], [retry_failed] * len(cells)
-        )
+        try:
+            jobs = executor.map_array(
+                job, [c.config for c in cells], [str(c.path) for c in cells], [retry_failed] * len(cells)
+            )
+        except _submitit().core.utils.FailedJobError as error:
+            raise rejected(error) from None
         pending = dict(zip(jobs, cells, strict=True))
         on_slurm = executor.cluster == "slurm"
         while pending:

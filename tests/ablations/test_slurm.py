@@ -30,3 +30,25 @@ def test_preempted_job_requeues_itself_with_the_same_cell():
     delayed = job.checkpoint({"seed": 0}, "runs/g/abc", False)
     assert isinstance(delayed, submitit.helpers.DelayedSubmission)
     assert delayed.function is job and delayed.args == ({"seed": 0}, "runs/g/abc", False)
+
+
+@pytest.mark.parametrize(
+    ("said", "keys", "not_keys"),
+    [
+        ("sbatch: error: Invalid generic resource (gres) specification", ["gpus_per_node"], ["mem_gb"]),
+        ("sbatch: error: Memory specification can not be satisfied", ["mem_gb"], ["gpus_per_node"]),
+        (
+            "sbatch: error: Requested node configuration is not available",
+            ["gpus_per_node", "cpus_per_task", "mem_gb"],
+            ["time_min"],
+        ),
+        ("sbatch: error: something new", ["partition", "gpus_per_node", "cpus_per_task", "mem_gb", "time_min"], []),
+    ],
+)
+def test_sbatch_rejection_names_the_settings_to_change(said, keys, not_keys):
+    from ablations.launchers.slurm import rejected
+
+    text = str(rejected(submitit.core.utils.FailedJobError(said)))
+    assert said in text and "configs/launcher/slurm.yaml" in text
+    assert all(f"launcher.{k}" in text for k in keys), text
+    assert not any(f"launcher.{k}" in text for k in not_keys), text

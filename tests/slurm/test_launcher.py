@@ -253,3 +253,13 @@ def test_unreachable_controller_is_a_config_error(slurm, cluster_helper, tmp_pat
     _assert_config_error(done, "launcher.", tmp_path)
     assert "controller" in done.stderr.lower()
     assert time.monotonic() - start < 30, "an unreachable controller is reported promptly"
+
+
+def test_resources_sbatch_rejects_are_a_config_error(slurm, tmp_path):
+    """The test cluster has no GPUs: sbatch refuses `gpus_per_node=1` at submission, before anything trains."""
+    done = subprocess.run(
+        runner_argv(tmp_path, "launcher.gpus_per_node=1"), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    _assert_config_error(done, "launcher.gpus_per_node", tmp_path)
+    assert "sbatch" in done.stderr and "Traceback" not in done.stderr, explain(done)
+    assert "nothing trained" in done.stderr, explain(done)
