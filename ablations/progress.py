@@ -77,15 +77,27 @@ class Progress:
         )
 
 
-def summarize(cells: list[Cell], grid_name: str, directory: Path, out: TextIO | None = None) -> Any:
+def summarize(
+    cells: list[Cell],
+    grid_name: str,
+    directory: Path,
+    out: TextIO | None = None,
+    statuses: dict[Path, str] | None = None,
+) -> Any:
     """Read every cell's result back from the store, print the pivot and write ``summary.csv``; returns the
-    long-form DataFrame (one row per grid point: axis values, mean, std, n_ok, n_failed)."""
+    long-form DataFrame (one row per grid point: axis values, mean, std, n_ok, n_failed).
+
+    ``statuses`` (cell path -> status) gives the status of a cell that has no run directory, e.g. a Slurm job
+    cancelled before it started (``cancelled``), so that it is counted with the failures.
+    """
     import pandas as pd
 
     out = out or sys.stdout
     rows = []
     for cell in cells:
         _, result, status = store.read_run(cell.path)
+        if not cell.path.exists() and statuses and cell.path in statuses:
+            status = statuses[cell.path]
         key, value = main_metric(result or {})
         grid = cell.config["grid"]
         rows.append(

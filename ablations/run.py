@@ -8,7 +8,9 @@ Options: ``--dry-run`` (print the cells and their state, train nothing), ``--lis
 with their fields), ``--retry-failed`` (re-run ``failed``/``diverged`` cells), ``--workers N`` (the same as
 ``launcher.workers=N``). Exit status: 0 every cell ok, 1 some cell not ok, 2 a configuration error (also one
 the launcher's scheduler refuses, e.g. sbatch rejecting the resources, before any cell trains),
-130/143 stopped by SIGINT/SIGTERM (the running cells were checkpointed; run again to resume).
+130/143 the runner itself stopped by SIGINT/SIGTERM (the running cells were checkpointed; run again to
+resume). A cell cancelled from outside (``scancel`` of its job) is a cell not ok: the runner finishes, counts
+it in the summary and exits 1.
 """
 
 from __future__ import annotations
@@ -140,9 +142,11 @@ def execute(grid: str, cells: list[Cell], launcher, retry_failed: bool) -> int:
         else:
             todo.append(cell)
     statuses: list[str] = []
+    this_run: dict[Any, str] = {}  # cell path -> status reported in this invocation
 
     def on_result(cell: Cell, result: dict[str, Any]) -> None:
         statuses.append(result.get("status", "?"))
+        this_run[cell.path] = statuses[-1]
         progress.finished(cell, result)
 
     try:
@@ -150,13 +154,18 @@ def execute(grid: str, cells: list[Cell], launcher, retry_failed: bool) -> int:
     except ConfigError as error:  # refused before anything ran (sbatch rejected the resources)
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    if "cancelled" in statuses or len(statuses) < len(todo):
+    if launcher.interrupted is not None or len(statuses) < len(todo):  # the runner itself was stopped
         print("\nstopped: the running cells were checkpointed; run the same command again to resume.")
-        return 128 + signal.SIGTERM
+        return 128 + (launcher.interrupted or signal.SIGTERM)
     grid_directory = cells[0].path.parent
-    summarize(cells, grid, grid_directory)
-    every = [cell_state(cell) for cell in cells]
-    return 0 if all(state == "ok" for state in every) else 1
+    summarize(cells, grid, grid_directory, statuses=this_run)
+    return 0 if all(status == "ok" for status in summary_statuses(cells, this_run)) else 1
+
+
+def summary_statuses(cells: list[Cell], this_run: dict[Any, str]) -> list[str]:
+    """Each cell's status: the store's, or this invocation's for a cell that never wrote a directory (a job
+    cancelled before it started)."""
+    return [cell_state(cell) if cell.path.exists() else this_run.get(cell.path, "pending") for cell in cells]
 
 
 if __name__ == "__main__":

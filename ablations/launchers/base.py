@@ -19,6 +19,9 @@ class Launcher(abc.ABC):
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
+        self.interrupted: int | None = None
+        """The signal (SIGTERM/SIGINT) that stopped the last :meth:`launch` early; None when it was not
+        stopped. A cell cancelled from outside (``scancel`` of one job) does not set it."""
 
     @abc.abstractmethod
     def launch(self, cells: list[Cell], on_result: OnResult, retry_failed: bool = False) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import re
 import signal
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,12 @@ def _run_cell(config: dict[str, Any], path: str, retry_failed: bool) -> dict[str
     return run(config, path, retry_failed=retry_failed)
 
 
+def _stopping_signal(result: dict[str, Any]) -> int:
+    """The signal number a cancelled result names (the trainer's ``"signal N at step S: ..."``), else SIGTERM."""
+    found = re.match(r"signal (\d+)", result.get("error") or "")
+    return int(found.group(1)) if found else int(signal.SIGTERM)
+
+
 class LocalLauncher(Launcher):
     Config = LocalConfig
 
@@ -89,7 +96,8 @@ class LocalLauncher(Launcher):
         for cell in cells:
             result = run(cell.config, cell.path, retry_failed=retry_failed)
             on_result(cell, result)
-            if result.get("status") == "cancelled":
+            if result.get("status") == "cancelled":  # in-process, only a signal to this process cancels a cell
+                self.interrupted = _stopping_signal(result)
                 return
 
     def _pool(self, cells, on_result, retry_failed, workers, threads, devices) -> None:
@@ -106,6 +114,7 @@ class LocalLauncher(Launcher):
         futures = {pool.submit(_run_cell, cell.config, str(cell.path), retry_failed): cell for cell in cells}
 
         def forward(signum, frame):
+            self.interrupted = signum
             for future in futures:
                 future.cancel()
             for process in list(getattr(pool, "_processes", {}).values()):

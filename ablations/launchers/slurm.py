@@ -10,6 +10,7 @@ local executor (what the tests do); ``debug`` runs it in-process.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class SlurmConfig:
     cluster: str | None = None
     max_requeues: int = 3
     poll_s: float = 5.0
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class CellJob:
@@ -191,6 +195,31 @@ class SlurmLauncher(Launcher):
             raise rejected(error) from None
         pending = dict(zip(jobs, cells, strict=True))
         on_slurm = executor.cluster == "slurm"
+        previous = {sig: signal.signal(sig, self._stop_handler(list(pending), on_slurm)) for sig in STOP_SIGNALS}
+        try:
+            self._collect(pending, on_slurm, on_result)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_handler(self, handles: list, on_slurm: bool):
+        """SIGTERM/SIGINT to the runner: the first cancels the array (each running job gets Slurm's SIGTERM,
+        checkpoints and reports ``cancelled``) and the runner waits for their results; a second stops waiting."""
+
+        def stop(signum, frame):
+            if self.interrupted is not None:
+                raise KeyboardInterrupt
+            self.interrupted = signum
+            if on_slurm:
+                _slurm("scancel", handles[0].job_id.split("_")[0])
+            else:
+                for handle in handles:
+                    handle.cancel(check=False)
+
+        return stop
+
+    def _collect(self, pending: dict, on_slurm: bool, on_result: OnResult) -> None:
+        """Report each job's result as it ends, until none is left."""
         while pending:
             for handle in _ended_on_slurm(list(pending)) if on_slurm else [j for j in pending if j.done()]:
                 cell = pending.pop(handle)

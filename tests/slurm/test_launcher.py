@@ -7,6 +7,7 @@ shrunk further on the command line; one cell needs one CPU, so both cells of the
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -193,7 +194,11 @@ def test_cancelled_cell_is_recorded_with_its_reason(preempted):
     cancelled = _only(runs, ("cancelled", "failed"))
     assert cancelled.result["error"], "a cancelled cell says why"
     assert len(runs) == 2 and _only(runs, ("ok",)), "the rest of the array completes"
-    assert done.returncode not in (0, 2), f"a cancelled cell is not success: {explain(done)}"
+    assert done.returncode == 1, f"a cell cancelled from outside is a cell not ok: {explain(done)}"
+    assert "stopped:" not in done.stdout, explain(done)
+    summary = pd.read_csv(tmp / "runs" / GRID / store.SUMMARY_FILE)
+    assert (summary["n_ok"].sum(), summary["n_failed"].sum()) == (1, 1), summary
+    assert re.search(r"\(1 (cancelled|failed)\)", done.stdout), explain(done)
 
 
 @pytest.mark.usefixtures("slurm")
@@ -223,9 +228,35 @@ def test_task_cancelled_before_it_ran_is_reported_not_waited_for(slurm, tmp_path
             proc.kill()
             proc.communicate()
     done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
-    assert done.returncode not in (0, 2), explain(done)
+    assert done.returncode == 1, explain(done)
     assert [r.status for r in records(tmp_path).values()] == ["ok"], "task 0 completes; task 1 never started"
     assert re.search(r"^\[\d/2\] cancelled ", done.stdout, re.MULTILINE), explain(done)
+    summary = pd.read_csv(tmp_path / "runs" / GRID / store.SUMMARY_FILE)
+    assert (summary["n_ok"].sum(), summary["n_failed"].sum()) == (1, 1), "the cancelled task is counted"
+    assert "(1 cancelled)" in done.stdout, explain(done)
+
+
+def test_runner_stopped_by_sigterm_cancels_its_jobs_and_exits_143(slurm, tmp_path):
+    """SIGTERM to the runner (not to a job): it cancels the array, the running cells checkpoint, it exits 143
+    without a summary, and nothing of the array is left in the queue."""
+    proc = subprocess.Popen(
+        runner_argv(tmp_path, *LONGER), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        grid = tmp_path / "runs" / GRID
+        _wait_for(lambda: len(list(grid.glob(f"*/{store.CHECKPOINT_FILE}"))) == 2, 60, "both cells checkpointed", proc)
+        (array,) = {a for a, _, _ in squeue()}
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    assert done.returncode == 128 + signal.SIGTERM, explain(done)
+    assert "stopped:" in done.stdout and not (grid / store.SUMMARY_FILE).exists(), explain(done)
+    assert not {a for a, _, _ in squeue() if a == array}, "the runner's jobs are cancelled with it"
+    assert {r.status for r in records(tmp_path).values()} <= {"cancelled", "ok"}, records(tmp_path)
 
 
 def _assert_config_error(done: subprocess.CompletedProcess, key: str, tmp: Path) -> None:
