@@ -57,8 +57,9 @@ class Progress:
         key, value = main_metric(result)
         if result.get("status") == "diverged":
             return f"diverged at step {result.get('diverged_step')}"
-        if result.get("status") in ("failed", "locked"):
-            error = (result.get("error") or "held by another runner").strip().splitlines()
+        if result.get("status") in ("failed", "cancelled", "locked"):  # the first line of the reason
+            default = "held by another runner" if result.get("status") == "locked" else ""
+            error = (result.get("error") or default).strip().splitlines()
             return error[0][:100] if error else ""
         return f"{key}={value:.4g}" if value is not None else ""
 

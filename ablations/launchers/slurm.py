@@ -124,10 +124,15 @@ def _ended_on_slurm(handles: list) -> list:
 
 
 def _left_without_result(job_id: str) -> dict[str, Any]:
-    """The result of a job that left the queue without a ``result.json`` (killed before it could checkpoint)."""
-    shown = _slurm("scontrol", "show", "job", "--oneliner", job_id).stdout
-    state = " ".join(f for f in shown.split() if f.startswith(("JobState=", "Reason="))) or "state unknown"
-    return {"status": "cancelled", "error": f"Slurm job {job_id} ended without a result ({state})"}
+    """The result of a job that left the queue without a ``result.json`` (cancelled before it started, or
+    killed before it could checkpoint), with Slurm's state and reason."""
+    res = _slurm("scontrol", "show", "job", "--oneliner", job_id)
+    fields = dict(f.split("=", 1) for f in res.stdout.split() if "=" in f)
+    if "JobState" in fields:
+        why = " ".join(f"{k}={fields[k]}" for k in ("JobState", "Reason") if k in fields)
+    else:  # a task cancelled while still in the array's pending record leaves no record of its own
+        why = "cancelled while pending; scontrol has no record"
+    return {"status": "cancelled", "error": f"Slurm job {job_id} ended without a result ({why})"}
 
 
 SBATCH_HINTS = (

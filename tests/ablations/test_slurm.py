@@ -1,6 +1,9 @@
 """The slurm launcher's submitit path, run through submitit's local executor (skipped without submitit)."""
 
+import io
 import json
+import subprocess
+from types import SimpleNamespace
 
 import pytest
 
@@ -52,3 +55,27 @@ def test_sbatch_rejection_names_the_settings_to_change(said, keys, not_keys):
     assert said in text and "configs/launcher/slurm.yaml" in text
     assert all(f"launcher.{k}" in text for k in keys), text
     assert not any(f"launcher.{k}" in text for k in not_keys), text
+
+
+def test_progress_line_of_a_cancelled_job_shows_why(monkeypatch):
+    """A task cancelled before it started has no result of its own: its line shows what `scontrol` says (or
+    that it keeps no record: a task cancelled inside the array's pending record); a stopped cell its error."""
+    from ablations.launchers import slurm
+    from ablations.progress import Progress
+
+    said = iter(
+        [
+            ("JobId=8 ArrayJobId=7 ArrayTaskId=1 JobState=CANCELLED Reason=JobArrayTaskLimit Restarts=0", ""),
+            ("", "slurm_load_jobs error: Invalid job id specified"),
+        ]
+    )
+    monkeypatch.setattr(slurm, "_slurm", lambda *argv: subprocess.CompletedProcess(argv, 0, *next(said)))
+    out = io.StringIO()
+    progress = Progress(3, out)
+    progress.finished(SimpleNamespace(label="never started"), slurm._left_without_result("7_1"))
+    progress.finished(SimpleNamespace(label="no record"), slurm._left_without_result("7_2"))
+    progress.finished(SimpleNamespace(label="scancelled"), {"status": "cancelled", "error": "signal 15 at step 3"})
+    first, second, third = out.getvalue().splitlines()
+    assert "cancelled" in first and "7_1" in first and "JobState=CANCELLED Reason=JobArrayTaskLimit" in first
+    assert "cancelled" in second and "7_2" in second and "cancelled while pending" in second
+    assert "cancelled" in third and "signal 15 at step 3" in third

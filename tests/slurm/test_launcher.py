@@ -199,6 +199,8 @@ def test_cancelled_cell_is_recorded_with_its_reason(preempted):
     summary = pd.read_csv(tmp / "runs" / GRID / store.SUMMARY_FILE)
     assert (summary["n_ok"].sum(), summary["n_failed"].sum()) == (1, 1), summary
     assert re.search(r"\(1 (cancelled|failed)\)", done.stdout), explain(done)
+    line = re.search(r"^\[\d/2\] (cancelled|failed) .*$", done.stdout, re.MULTILINE)
+    assert line and "signal 15" in line.group(), f"its progress line says why: {explain(done)}"
 
 
 @pytest.mark.usefixtures("slurm")
@@ -230,7 +232,9 @@ def test_task_cancelled_before_it_ran_is_reported_not_waited_for(slurm, tmp_path
     done = subprocess.CompletedProcess(argv, proc.returncode, out, err)
     assert done.returncode == 1, explain(done)
     assert [r.status for r in records(tmp_path).values()] == ["ok"], "task 0 completes; task 1 never started"
-    assert re.search(r"^\[\d/2\] cancelled ", done.stdout, re.MULTILINE), explain(done)
+    line = re.search(r"^\[\d/2\] cancelled .*$", done.stdout, re.MULTILINE)
+    why = ("JobState=CANCELLED", "cancelled while pending")  # scontrol's, or its lack of record
+    assert line and any(w in line.group() for w in why), f"the line says why (scontrol): {explain(done)}"
     summary = pd.read_csv(tmp_path / "runs" / GRID / store.SUMMARY_FILE)
     assert (summary["n_ok"].sum(), summary["n_failed"].sum()) == (1, 1), "the cancelled task is counted"
     assert "(1 cancelled)" in done.stdout, explain(done)
