@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class SlurmConfig:
         cluster: None (Slurm if available), ``"slurm"``, ``"local"`` (local processes) or ``"debug"``.
         max_requeues: how many times a preempted or timed-out job is requeued.
         poll_s: seconds between checks of the jobs' state.
+        sbatch: further sbatch options, long name without dashes -> value (``{"account": "proj", "qos":
+            "high", "constraint": "a100"}``), passed through submitit's ``slurm_additional_parameters``.
     """
 
     partition: str | None = None
@@ -50,6 +52,7 @@ class SlurmConfig:
     cluster: str | None = None
     max_requeues: int = 3
     poll_s: float = 5.0
+    sbatch: dict[str, Any] = field(default_factory=dict)
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -142,6 +145,7 @@ SBATCH_HINTS = (
     (("processors", "cpu"), ("cpus_per_task",)),
     (("node configuration",), ("gpus_per_node", "cpus_per_task", "mem_gb")),
     (("partition",), ("partition",)),
+    (("account", "qos", "constraint", "feature", "reservation"), ("sbatch",)),
 )
 """(words of sbatch's error, lower case) -> the ``launcher.*`` keys that set what it rejects."""
 
@@ -152,7 +156,7 @@ def rejected(error: Exception) -> ConfigError:
     said = " ".join(str(error).split()) or type(error).__name__
     lower = said.lower()
     keys = [k for words, ks in SBATCH_HINTS if any(w in lower for w in words) for k in ks]
-    keys = list(dict.fromkeys(keys)) or ["partition", "gpus_per_node", "cpus_per_task", "mem_gb", "time_min"]
+    keys = list(dict.fromkeys(keys)) or ["partition", "gpus_per_node", "cpus_per_task", "mem_gb", "time_min", "sbatch"]
     names = ", ".join(f"launcher.{k}" for k in keys)
     cpu_only = " (0 on a partition without GPUs)" if "gpus_per_node" in keys else ""
     return ConfigError(
@@ -183,6 +187,8 @@ class SlurmLauncher(Launcher):
         }
         if cfg.partition:
             params["slurm_partition"] = cfg.partition
+        if cfg.sbatch:
+            params["slurm_additional_parameters"] = dict(cfg.sbatch)
         executor.update_parameters(**params)
         return executor
 

@@ -45,7 +45,8 @@ def test_preempted_job_requeues_itself_with_the_same_cell():
             ["gpus_per_node", "cpus_per_task", "mem_gb"],
             ["time_min"],
         ),
-        ("sbatch: error: something new", ["partition", "gpus_per_node", "cpus_per_task", "mem_gb", "time_min"], []),
+        ("sbatch: error: Invalid account or account/partition combination", ["sbatch", "partition"], ["mem_gb"]),
+        ("sbatch: error: something new", ["partition", "gpus_per_node", "cpus_per_task", "mem_gb", "sbatch"], []),
     ],
 )
 def test_sbatch_rejection_names_the_settings_to_change(said, keys, not_keys):

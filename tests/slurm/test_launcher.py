@@ -298,3 +298,18 @@ def test_resources_sbatch_rejects_are_a_config_error(slurm, tmp_path):
     _assert_config_error(done, "launcher.gpus_per_node", tmp_path)
     assert "sbatch" in done.stderr and "Traceback" not in done.stderr, explain(done)
     assert "nothing trained" in done.stderr, explain(done)
+
+
+def test_extra_sbatch_options_reach_sbatch(slurm, tmp_path):
+    """`launcher.sbatch.<option>` is passed to sbatch: a feature no node has is refused, naming launcher.sbatch."""
+    done = subprocess.run(
+        runner_argv(tmp_path, "launcher.sbatch.constraint=no_such_feature"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _assert_config_error(done, "launcher.sbatch", tmp_path)
+    assert "feature" in done.stderr.lower(), explain(done)
+    scripts = list((tmp_path / "submitit").rglob("*submission*.sh"))  # kept when sbatch refuses it
+    assert any("#SBATCH --constraint=no_such_feature" in s.read_text() for s in scripts), scripts
