@@ -18,6 +18,7 @@ from typing import Any
 
 from ablations.grid import Cell
 from ablations.launchers.base import Launcher, OnResult
+from ablations.launchers.threads import use_threads
 
 
 @dataclass
@@ -59,10 +60,7 @@ def _init_worker(threads: int, devices, lock) -> None:
         device = devices.pop(0) if len(devices) else None
     if device is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = device
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
+    use_threads(threads)
 
 
 def _run_cell(config: dict[str, Any], path: str, retry_failed: bool) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 from ablations import store
 from ablations.grid import Cell
 from ablations.launchers.base import Launcher, OnResult
+from ablations.launchers.threads import use_threads
 from zoo.registry import ConfigError, closest
 
 
@@ -60,11 +61,20 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class CellJob:
     """The callable each array job runs. submitit calls :meth:`checkpoint` on preemption or timeout: the job is
-    requeued with the same arguments, and ``run`` resumes from the cell's last ``checkpoint.pt``."""
+    requeued with the same arguments, and ``run`` resumes from the cell's last ``checkpoint.pt``.
+
+    ``threads`` (the job's ``cpus_per_task``) sizes torch's CPU threads before the cell trains, as the local
+    launcher does per worker; ``train.threads``, when set, overrides it.
+    """
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
 
     def __call__(self, config: dict[str, Any], path: str, retry_failed: bool) -> dict[str, Any]:
         from ablations.train import run
 
+        if self.threads:
+            use_threads(self.threads)
         return run(config, path, retry_failed=retry_failed)
 
     def checkpoint(self, *args: Any, **kwargs: Any):
@@ -197,7 +207,7 @@ class SlurmLauncher(Launcher):
             return
         executor = self.executor()
         Path(self.cfg.folder.split("%j")[0]).mkdir(parents=True, exist_ok=True)
-        job = CellJob()
+        job = CellJob(threads=self.cfg.cpus_per_task)
         try:
             jobs = executor.map_array(
                 job, [c.config for c in cells], [str(c.path) for c in cells], [retry_failed] * len(cells)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 from types import SimpleNamespace
 
@@ -80,3 +81,28 @@ def test_progress_line_of_a_cancelled_job_shows_why(monkeypatch):
     assert "cancelled" in first and "7_1" in first and "JobState=CANCELLED Reason=JobArrayTaskLimit" in first
     assert "cancelled" in second and "7_2" in second and "cancelled while pending" in second
     assert "cancelled" in third and "signal 15 at step 3" in third
+
+
+def test_job_sets_torch_threads_from_cpus_per_task(monkeypatch):
+    """As a local worker does: the job's threads are set before the trainer runs (which only overrides them
+    when train.threads is set)."""
+    import torch
+
+    import ablations.train
+    from ablations.launchers.slurm import CellJob
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    seen = {}
+
+    def fake_run(config, path, retry_failed=False):
+        seen.update(torch=torch.get_num_threads(), omp=os.environ["OMP_NUM_THREADS"])
+        return {"status": "ok"}
+
+    monkeypatch.setattr(ablations.train, "run", fake_run)
+    try:
+        wanted = 3 if before != 3 else 2
+        assert CellJob(threads=wanted)({}, "runs/g/abc", False) == {"status": "ok"}
+    finally:
+        torch.set_num_threads(before)
+    assert seen == {"torch": wanted, "omp": str(wanted)}
