@@ -44,10 +44,6 @@ class Adding(SyntheticTask):
     def output(self):
         return output_spec("regression", 1)
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         L, half = self.cfg.seq_len, self.cfg.seq_len // 2
         x = np.zeros((n, L, 2), dtype=np.float32)

@@ -58,10 +58,6 @@ class CoefficientRecovery(SyntheticTask):
     def output(self):
         return output_spec("regression", self.cfg.n_primes)
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         t = 2 * np.pi * np.arange(self.cfg.seq_len) / self.cfg.seq_len
         basis = np.cos(np.outer(first_primes(self.cfg.n_primes), t))  # (n_primes, L)

@@ -50,10 +50,6 @@ class Forgetting(SyntheticTask):
     def output(self):
         return output_spec("regression", 1)
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         u = rng.standard_normal((n, self.cfg.seq_len, 1))
         u[:, 0] *= self.cfg.sigma1

@@ -41,10 +41,6 @@ class Induction(RecallTask):
     def vocab_size(self) -> int:
         return self.cfg.vocab_size
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         L, special = self.cfg.seq_len, self.cfg.vocab_size - 1
         x = rng.integers(0, special, (n, L))

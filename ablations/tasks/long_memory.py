@@ -43,10 +43,6 @@ class LongMemory(RecallTask):
     def vocab_size(self) -> int:
         return 1 + self.cfg.n_symbols + self.cfg.n_noise
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         L, S = self.cfg.seq_len, self.cfg.n_symbols
         x = rng.integers(S + 1, S + 1 + self.cfg.n_noise, (n, L))

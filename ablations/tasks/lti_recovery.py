@@ -66,10 +66,6 @@ class LTIRecovery(SyntheticTask):
     def output(self):
         return output_spec("regression", 1, per_position=True)
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         u = rng.standard_normal((n, self.cfg.seq_len))
         h = np.zeros((n, self.cfg.n_state), dtype=complex)

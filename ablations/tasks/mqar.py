@@ -54,10 +54,6 @@ class MQAR(RecallTask):
     def vocab_size(self) -> int:
         return self.cfg.vocab_size
 
-    @property
-    def seq_len(self) -> int:
-        return self.cfg.seq_len
-
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         L, V, K, a = self.cfg.seq_len, self.cfg.vocab_size, self.cfg.n_kv_pairs, self.cfg.power_a
         half, context = V // 2, 2 * K

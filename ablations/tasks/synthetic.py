@@ -25,9 +25,14 @@ def split_rng(seed: int, task: str, split: str) -> np.random.Generator:
 
 class SyntheticTask(Task):
     """A task whose data :meth:`generate` draws from a seeded stream; its ``Config`` has ``n_train``,
-    ``n_val``, ``n_test`` and ``seed``. The datasets are generated once and kept in memory."""
+    ``n_val``, ``n_test`` and ``seed`` (and usually ``seq_len``, the default :attr:`seq_len`). The datasets are
+    generated once and kept in memory."""
 
     _data: tuple | None = None
+
+    @property
+    def seq_len(self) -> int:
+        return self.cfg.seq_len
 
     @abc.abstractmethod
     def generate(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
