@@ -27,8 +27,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-_REGISTRY: dict[str, type[Mixer]] = {}
-
 
 class ConfigError(ValueError):
     """A configuration names something that does not exist or has a value that is not allowed."""
@@ -53,6 +51,61 @@ def check_divides(field: str, value: int, d_model: int) -> None:
     if not isinstance(value, int) or value < 1 or d_model % value != 0:
         divisors = [k for k in range(1, d_model + 1) if d_model % k == 0]
         raise ConfigError(f"{field} = {value} does not divide d_model = {d_model}; valid values: {divisors}.")
+
+
+class ConfigRegistry:
+    """Names -> classes that carry a nested ``@dataclass Config`` (their schema); one per kind of component.
+
+    Shared by the mixer registry here and the task registry in ``ablations.tasks``.
+    """
+
+    def __init__(self, kind: str, base: type, base_path: str):
+        self.kind, self.base, self.base_path = kind, base, base_path
+        self.classes: dict[str, type] = {}
+
+    def register(self, name: str):
+        """Class decorator: register a subclass of ``base`` under ``name``."""
+
+        def decorate(cls: type) -> type:
+            where = f"register_{self.kind}({name!r})"
+            if not (isinstance(cls, type) and issubclass(cls, self.base)):
+                raise TypeError(f"{where}: {cls!r} is not a subclass of {self.base_path}.")
+            config = cls.__dict__.get("Config")
+            if config is None or not dataclasses.is_dataclass(config):
+                raise TypeError(f"{where}: {cls.__name__} needs a nested @dataclass Config.")
+            existing = self.classes.get(name)
+            if existing is not None and existing.__qualname__ != cls.__qualname__:
+                raise ValueError(f"{where}: the name is taken by {existing.__module__}.{existing.__qualname__}.")
+            cls.name = name
+            self.classes[name] = cls
+            return cls
+
+        return decorate
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self.classes)
+
+    def get(self, name: str) -> type:
+        """The class registered under ``name``; ``ConfigError`` naming the closest names otherwise."""
+        try:
+            return self.classes[name]
+        except KeyError:
+            raise ConfigError(f"Unknown {self.kind} {name!r}.{closest(name, list(self.classes))}") from None
+
+    def fields(self, name: str) -> list[str]:
+        """The field names of ``name``'s ``Config``."""
+        return [f.name for f in dataclasses.fields(self.get(name).Config)]
+
+    def make_config(self, name: str, **overrides: Any):
+        """``name``'s ``Config`` with ``overrides``; an unknown field raises ``ConfigError`` listing valid ones."""
+        valid = self.fields(name)
+        for key in overrides:
+            if key not in valid:
+                raise ConfigError(
+                    f"{self.kind.capitalize()} {name!r} has no config field {key!r}.{closest(key, valid)}"
+                )
+        return self.get(name).Config(**overrides)
 
 
 class Mixer(nn.Module, abc.ABC):
@@ -83,53 +136,32 @@ class Mixer(nn.Module, abc.ABC):
         return []
 
 
+_MIXERS = ConfigRegistry("mixer", Mixer, "zoo.Mixer")
+
+
 def register_mixer(name: str):
     """Class decorator: register a :class:`Mixer` subclass under ``name`` (its ``Config`` is its schema)."""
-
-    def decorate(cls: type[Mixer]) -> type[Mixer]:
-        if not (isinstance(cls, type) and issubclass(cls, Mixer)):
-            raise TypeError(f"register_mixer({name!r}): {cls!r} is not a subclass of zoo.Mixer.")
-        config = cls.__dict__.get("Config")
-        if config is None or not dataclasses.is_dataclass(config):
-            raise TypeError(f"register_mixer({name!r}): {cls.__name__} needs a nested @dataclass Config.")
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(
-                f"register_mixer({name!r}): the name is taken by {existing.__module__}.{existing.__qualname__}."
-            )
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+    return _MIXERS.register(name)
 
 
 def list_mixers() -> list[str]:
     """Names of all registered mixers, sorted."""
-    return sorted(_REGISTRY)
+    return _MIXERS.names()
 
 
 def get_mixer(name: str) -> type[Mixer]:
     """The mixer class registered under ``name``; ``ConfigError`` naming the closest names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"Unknown mixer {name!r}.{closest(name, list(_REGISTRY))}") from None
+    return _MIXERS.get(name)
 
 
 def config_fields(name: str) -> list[str]:
     """The field names of mixer ``name``'s ``Config``."""
-    return [f.name for f in dataclasses.fields(get_mixer(name).Config)]
+    return _MIXERS.fields(name)
 
 
 def make_config(name: str, **overrides: Any):
     """Mixer ``name``'s ``Config`` with ``overrides``; an unknown field raises ``ConfigError`` listing valid ones."""
-    cls = get_mixer(name)
-    valid = config_fields(name)
-    for key in overrides:
-        if key not in valid:
-            raise ConfigError(f"Mixer {name!r} has no config field {key!r}.{closest(key, valid)}")
-    return cls.Config(**overrides)
+    return _MIXERS.make_config(name, **overrides)
 
 
 def build_mixer(name: str, d_model: int, **overrides: Any) -> Mixer:

@@ -28,7 +28,6 @@ right-padded to ``seq_len`` and items are ``(x, y, length)``.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,12 +35,10 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from zoo.registry import ConfigError, closest
+from zoo.registry import ConfigRegistry
 
 IGNORE_INDEX = -100
 """Class target of a position that has no target (per-position tasks); ``cross_entropy``'s default."""
-
-_REGISTRY: dict[str, type[Task]] = {}
 
 
 class DatasetMissing(FileNotFoundError):
@@ -152,48 +149,27 @@ class Task(abc.ABC):
             return {"loss": (mse, n), "mse": (mse, n)}
 
 
+_TASKS = ConfigRegistry("task", Task, "ablations.tasks.Task")
+
+
 def register_task(name: str):
     """Class decorator: register a :class:`Task` subclass under ``name`` (its ``Config`` is its schema)."""
-
-    def decorate(cls: type[Task]) -> type[Task]:
-        if not (isinstance(cls, type) and issubclass(cls, Task)):
-            raise TypeError(f"register_task({name!r}): {cls!r} is not a subclass of ablations.tasks.Task.")
-        config = cls.__dict__.get("Config")
-        if config is None or not dataclasses.is_dataclass(config):
-            raise TypeError(f"register_task({name!r}): {cls.__name__} needs a nested @dataclass Config.")
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise ValueError(
-                f"register_task({name!r}): the name is taken by {existing.__module__}.{existing.__qualname__}."
-            )
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+    return _TASKS.register(name)
 
 
 def list_tasks() -> list[str]:
     """Names of all registered tasks, sorted."""
-    return sorted(_REGISTRY)
+    return _TASKS.names()
 
 
 def get_task(name: str) -> type[Task]:
     """The task class registered under ``name``; ``ConfigError`` naming the closest names otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"Unknown task {name!r}.{closest(name, list(_REGISTRY))}") from None
+    return _TASKS.get(name)
 
 
 def make_task_config(name: str, **overrides: Any):
     """Task ``name``'s ``Config`` with ``overrides``; an unknown field raises ``ConfigError`` listing valid ones."""
-    cls = get_task(name)
-    valid = [f.name for f in dataclasses.fields(cls.Config)]
-    for key in overrides:
-        if key not in valid:
-            raise ConfigError(f"Task {name!r} has no config field {key!r}.{closest(key, valid)}")
-    return cls.Config(**overrides)
+    return _TASKS.make_config(name, **overrides)
 
 
 def build_task(name: str, data_root: str | os.PathLike | None = None, **overrides: Any) -> Task:

@@ -29,7 +29,7 @@ def readme_blocks(section: str, language: str = "python") -> list[str]:
 @pytest.fixture
 def isolated_registry(monkeypatch):
     """Mixers registered inside the test disappear afterwards, so other tests' list_mixers() never see them."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(registry._MIXERS, "classes", dict(registry._MIXERS.classes))
 
 
 def test_mixer_defined_in_a_test_file_registers_and_trains(isolated_registry, previous_token_losses):
