@@ -233,18 +233,19 @@ def bench_shape(shape, peer, ceilings, with_torch):
 
 def sweep(shape, configs):
     """µs (fwd, fwd+bwd) of the Triton scan per tiling (``launch_config`` keyword overrides) on one shape,
-    time-major inputs."""
+    time-major inputs; each tiling's y and du are compared with the first tiling's (relative error)."""
     from kernels.scan import autograd
     from kernels.scan.contract import check_scan_args
 
     name, b, d, L, n, complex_a, h, dtype, kind = shape
     t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
     t = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
-    out = {}
+    gy = torch.randn(b, L, d, device="cuda", dtype=dtype)
+    out, first = {}, None
     for overrides in configs:
         cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, is_complex=complex_a, **overrides)
-        key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-chunks{cfg.n_chunks}"
-               f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}")  # fmt: skip
+        key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}"
+               f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}")  # fmt: skip
 
         def make(grad, cfg=cfg):
             leaves = {k: v.detach().requires_grad_(grad and (v.is_floating_point() or v.is_complex()))
@@ -257,7 +258,12 @@ def sweep(shape, configs):
             return autograd.scan_with_config(args, cfg)[0], leaves
 
         try:
-            out[key] = fwd_and_fwdbwd(make)
+            y, leaves = make(True)
+            (du,) = torch.autograd.grad(y, [leaves["u"]], gy)
+            first = first or (y.float(), du.float())
+            diff = [((a.float() - r).norm() / r.norm()).item() for a, r in zip((y, du), first, strict=True)]
+            out[key] = dict(zip(("fwd_us", "fwdbwd_us"), fwd_and_fwdbwd(make), strict=True), y_vs_first=diff[0],
+                            du_vs_first=diff[1])  # fmt: skip
         except Exception as error:  # a tiling that does not compile or fit is reported, not fatal
             out[key] = repr(error)[:200]
         print(name, key, out[key], flush=True)
@@ -271,6 +277,7 @@ def main():
     parser.add_argument("--skip-torch", action="store_true", help="do not time the torch backend")
     parser.add_argument("--train-step", action="store_true", help="also check a 4-layer B2S6 training step")
     parser.add_argument("--sweep", default="", help="shape names whose Triton tilings to sweep first")
+    parser.add_argument("--tilings", default="", help="JSON list of launch_config overrides for --sweep")
     args = parser.parse_args()
     import triton
 
@@ -280,10 +287,7 @@ def main():
     ceilings = device_ceilings()
     bw, exp_rate = ceilings["copy_bytes_per_s"], ceilings["exp_per_s"]
     print(f"{gpu}; copy {bw / 1e12:.2f} TB/s; exp {exp_rate / 1e12:.2f} T/s", flush=True)
-    tilings = [
-        dict(bwd_block_r=1, bwd_num_warps=1), dict(bwd_block_r=1, bwd_num_warps=2), dict(bwd_block_r=2),
-        dict(bwd_block_r=8, bwd_num_warps=4),
-    ]  # fmt: skip
+    tilings = json.loads(args.tilings) if args.tilings else [{}, dict(unroll=1, bwd_unroll=1)]
     sweeps = {s[0]: sweep(s, tilings) for s in SHAPES if s[0] in set(args.sweep.split(","))}
     train = None
     if args.train_step:

@@ -33,6 +33,8 @@ class LaunchConfig:
     num_warps: int
     bwd_block_r: int
     bwd_num_warps: int
+    unroll: int = 1  # states per statically unrolled group (divides n): their loads are issued together
+    bwd_unroll: int = 1
     time_major: bool = False  # copy row-major u, dt, z into (b, d, L) memory first (the scan runs along time)
 
 
@@ -50,7 +52,7 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
-                  bwd_num_warps=None) -> LaunchConfig:  # fmt: skip
+                  bwd_num_warps=None, unroll=None, bwd_unroll=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
@@ -62,12 +64,14 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         tile, tiles_per_chunk = tile or 8, tiles_per_chunk or 2
         num_warps = bwd_num_warps = 1
         bwd_block_r = bwd_block_r or block_r
+        unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
     else:
         block_r = block_r or _largest_pow2_divisor(p, 4 if is_complex else 8)
         bwd_block_r = bwd_block_r or 1
         tile = tile or 256
         num_warps = num_warps or 4
         bwd_num_warps = bwd_num_warps or 1
+        unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
             programs = b * (d // block_r)
@@ -76,8 +80,10 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
+    if n % unroll or n % bwd_unroll:
+        raise ValueError(f"launch_config: unroll={unroll} and bwd_unroll={bwd_unroll} must divide n={n}")
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
-                        time_major=TIME_MAJOR_ON_GPU)  # fmt: skip
+                        unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU)  # fmt: skip
 
 
 @dataclass

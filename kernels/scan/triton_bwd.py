@@ -85,6 +85,7 @@ def _bwd_kernel(
     ZOH: tl.constexpr,
     FAST: tl.constexpr,
     LOCAL: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c, tiles in reverse.
 
@@ -160,125 +161,129 @@ def _bwd_kernel(
             ddelta = tl.zeros([BLOCK_R, T], tl.float32)
             o_part = (i_b * NT + i_tile) * D * N * S2
         o_sel = (i_b * H + i_g) * N * L + o_tt
-        for k in range(N):
-            o_kn = o_r * N + k
-            ar = tl.load(p_A + o_kn * S2)
-            if IS_COMPLEX:
-                ai = tl.load(p_A + o_kn * S2 + 1)
-            else:
-                ai = ar
-            a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
-            an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
-            cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
-                                IS_COMPLEX, BLOCK_R, T)  # fmt: skip
-            first = o_t[None, :] == 0
-            g0_re = tl.load(p_g0 + o_kn * S2)[:, None]
-            if IS_COMPLEX:
-                g0_im = tl.load(p_g0 + o_kn * S2 + 1)[:, None]
-                xc_re, xc_im, g_re, g_im = tl.associative_scan(
-                    (an_re, -an_im, 2.0 * b_dy * cc_re, -2.0 * b_dy * cc_im), 1, _combine_complex, reverse=True
-                )
-                g_re += xc_re * g0_re - xc_im * g0_im
-                g_im += xc_re * g0_im + xc_im * g0_re
-                out_re = tl.sum(tl.where(first, a_re * g_re + a_im * g_im, 0.0), 1)
-                out_im = tl.sum(tl.where(first, a_re * g_im - a_im * g_re, 0.0), 1)
-                tl.store(p_end + o_kn * S2 + 1, out_im, mask=m_end)
-            else:
-                xc_re, g_re = tl.associative_scan((an_re, b_dy * cc_re), 1, _combine_real, reverse=True)
-                g_re += xc_re * g0_re
-                out_re = tl.sum(tl.where(first, a_re * g_re, 0.0), 1)
-            tl.store(p_end + o_kn * S2, out_re, mask=m_end)
-
-            if not LOCAL:
-                p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
-                h0_re = tl.load(p_h0)[:, None]
-                b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
-                                  IS_COMPLEX, BLOCK_R, T)  # fmt: skip
-                cb_re, cb_im, q_re, q_im = _input_coefficient(
-                    delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX, ZOH
-                )
+        first = o_t[None, :] == 0  # the adjoint leaving the tile is the first column (a reduction keeps the layout)
+        for k0 in range(0, N, UNROLL):
+            for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
+                k = k0 + kk
+                o_kn = o_r * N + k
+                ar = tl.load(p_A + o_kn * S2)
                 if IS_COMPLEX:
-                    h0_im = tl.load(p_h0 + 1)[:, None]
-                    be_re = cb_re * b_u
-                    be_im = cb_im * b_u
-                    acc_re, acc_im, h_re, h_im = tl.associative_scan((a_re, a_im, be_re, be_im), 1, _combine_complex)
-                    h_re += acc_re * h0_re - acc_im * h0_im
-                    h_im += acc_re * h0_im + acc_im * h0_re
-                    y_acc += cc_re * h_re - cc_im * h_im
-                    gc_re = 2.0 * b_dy * h_re
-                    gc_im = -2.0 * b_dy * h_im
-                    du_acc += g_re * cb_re + g_im * cb_im
-                    gb_re = g_re * b_u
-                    gb_im = g_im * b_u
-                    # W = G_Ā·conj(Ā) = g·conj(h − B̄u) (+ G_B̄·conj(Ā B̃ / A) for zoh)
-                    hm_re = h_re - be_re
-                    hm_im = h_im - be_im
-                    w_re = g_re * hm_re + g_im * hm_im
-                    w_im = g_im * hm_re - g_re * hm_im
-                    if ZOH:
-                        inv = 1.0 / (ar * ar + ai * ai)
-                        ia_re = (ar * inv)[:, None]
-                        ia_im = (-ai * inv)[:, None]
-                        ab_re = a_re * b_re - a_im * b_im
-                        ab_im = a_re * b_im + a_im * b_re
-                        v_re = ab_re * ia_re - ab_im * ia_im
-                        v_im = ab_re * ia_im + ab_im * ia_re
-                        w_re += gb_re * v_re + gb_im * v_im
-                        w_im += gb_im * v_re - gb_re * v_im
-                        s_re = cb_re * ia_re - cb_im * ia_im
-                        s_im = cb_re * ia_im + cb_im * ia_re
-                        gA_re = delta * w_re - (gb_re * s_re + gb_im * s_im)
-                        gA_im = delta * w_im - (gb_im * s_re - gb_re * s_im)
-                        gB_re = gb_re * q_re + gb_im * q_im
-                        gB_im = gb_im * q_re - gb_re * q_im
-                    else:
-                        gA_re = delta * w_re
-                        gA_im = delta * w_im
-                        gB_re = gb_re * delta
-                        gB_im = gb_im * delta
-                        ddelta += gb_re * b_re + gb_im * b_im
-                    ddelta += ar[:, None] * w_re + ai[:, None] * w_im
-                    tl.store(p_dA_part + o_part + o_kn * S2 + 1, tl.sum(gA_im, 1))
-                    if HAS_BB:
-                        tl.store(p_dBb_part + o_part + o_kn * S2 + 1, tl.sum(gB_im, 1))
-                    if HAS_CB:
-                        tl.store(p_dCb_part + o_part + o_kn * S2 + 1, tl.sum(gc_im, 1))
-                    if B_COMPLEX:
-                        p_dBk = p_dB + ((i_b * H + i_g) * N + k) * L * SB + o_tt * SB
-                        tl.atomic_add(p_dBk + 1, tl.sum(gB_im, 0), mask=m_t, sem="relaxed")
-                    if C_COMPLEX:
-                        p_dCk = p_dC + ((i_b * H + i_g) * N + k) * L * SC + o_tt * SC
-                        tl.atomic_add(p_dCk + 1, tl.sum(gc_im, 0), mask=m_t, sem="relaxed")
+                    ai = tl.load(p_A + o_kn * S2 + 1)
                 else:
-                    be_re = cb_re * b_u
-                    acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
-                    h_re += acc_re * h0_re
-                    y_acc += cc_re * h_re
-                    gc_re = b_dy * h_re
-                    du_acc += g_re * cb_re
-                    gb_re = g_re * b_u
-                    w_re = g_re * (h_re - be_re)
-                    if ZOH:
-                        inv = (1.0 / ar)[:, None]
-                        w_re += gb_re * a_re * b_re * inv
-                        gA_re = delta * w_re - gb_re * cb_re * inv
-                        gB_re = gb_re * q_re
+                    ai = ar
+                a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
+                an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
+                cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
+                                    IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                g0_re = tl.load(p_g0 + o_kn * S2)[:, None]
+                if IS_COMPLEX:
+                    g0_im = tl.load(p_g0 + o_kn * S2 + 1)[:, None]
+                    xc_re, xc_im, g_re, g_im = tl.associative_scan(
+                        (an_re, -an_im, 2.0 * b_dy * cc_re, -2.0 * b_dy * cc_im), 1, _combine_complex, reverse=True
+                    )
+                    g_re += xc_re * g0_re - xc_im * g0_im
+                    g_im += xc_re * g0_im + xc_im * g0_re
+                    out_re = a_re * g_re + a_im * g_im
+                    out_im = tl.sum(tl.where(first, a_re * g_im - a_im * g_re, 0.0), 1)
+                    tl.store(p_end + o_kn * S2 + 1, out_im, mask=m_end)
+                else:
+                    xc_re, g_re = tl.associative_scan((an_re, b_dy * cc_re), 1, _combine_real, reverse=True)
+                    g_re += xc_re * g0_re
+                    out_re = a_re * g_re
+                tl.store(p_end + o_kn * S2, tl.sum(tl.where(first, out_re, 0.0), 1), mask=m_end)
+
+                if not LOCAL:
+                    p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
+                    h0_re = tl.load(p_h0)[:, None]
+                    b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
+                                      IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                    cb_re, cb_im, q_re, q_im = _input_coefficient(
+                        delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX, ZOH
+                    )
+                    if IS_COMPLEX:
+                        h0_im = tl.load(p_h0 + 1)[:, None]
+                        be_re = cb_re * b_u
+                        be_im = cb_im * b_u
+                        acc_re, acc_im, h_re, h_im = tl.associative_scan(
+                            (a_re, a_im, be_re, be_im), 1, _combine_complex
+                        )
+                        h_re += acc_re * h0_re - acc_im * h0_im
+                        h_im += acc_re * h0_im + acc_im * h0_re
+                        y_acc += cc_re * h_re - cc_im * h_im
+                        gc_re = 2.0 * b_dy * h_re
+                        gc_im = -2.0 * b_dy * h_im
+                        du_acc += g_re * cb_re + g_im * cb_im
+                        gb_re = g_re * b_u
+                        gb_im = g_im * b_u
+                        # W = G_Ā·conj(Ā) = g·conj(h − B̄u) (+ G_B̄·conj(Ā B̃ / A) for zoh)
+                        hm_re = h_re - be_re
+                        hm_im = h_im - be_im
+                        w_re = g_re * hm_re + g_im * hm_im
+                        w_im = g_im * hm_re - g_re * hm_im
+                        if ZOH:
+                            inv = 1.0 / (ar * ar + ai * ai)
+                            ia_re = (ar * inv)[:, None]
+                            ia_im = (-ai * inv)[:, None]
+                            ab_re = a_re * b_re - a_im * b_im
+                            ab_im = a_re * b_im + a_im * b_re
+                            v_re = ab_re * ia_re - ab_im * ia_im
+                            v_im = ab_re * ia_im + ab_im * ia_re
+                            w_re += gb_re * v_re + gb_im * v_im
+                            w_im += gb_im * v_re - gb_re * v_im
+                            s_re = cb_re * ia_re - cb_im * ia_im
+                            s_im = cb_re * ia_im + cb_im * ia_re
+                            gA_re = delta * w_re - (gb_re * s_re + gb_im * s_im)
+                            gA_im = delta * w_im - (gb_im * s_re - gb_re * s_im)
+                            gB_re = gb_re * q_re + gb_im * q_im
+                            gB_im = gb_im * q_re - gb_re * q_im
+                        else:
+                            gA_re = delta * w_re
+                            gA_im = delta * w_im
+                            gB_re = gb_re * delta
+                            gB_im = gb_im * delta
+                            ddelta += gb_re * b_re + gb_im * b_im
+                        ddelta += ar[:, None] * w_re + ai[:, None] * w_im
+                        tl.store(p_dA_part + o_part + o_kn * S2 + 1, tl.sum(gA_im, 1))
+                        if HAS_BB:
+                            tl.store(p_dBb_part + o_part + o_kn * S2 + 1, tl.sum(gB_im, 1))
+                        if HAS_CB:
+                            tl.store(p_dCb_part + o_part + o_kn * S2 + 1, tl.sum(gc_im, 1))
+                        if B_COMPLEX:
+                            p_dBk = p_dB + ((i_b * H + i_g) * N + k) * L * SB + o_tt * SB
+                            tl.atomic_add(p_dBk + 1, tl.sum(gB_im, 0), mask=m_t, sem="relaxed")
+                        if C_COMPLEX:
+                            p_dCk = p_dC + ((i_b * H + i_g) * N + k) * L * SC + o_tt * SC
+                            tl.atomic_add(p_dCk + 1, tl.sum(gc_im, 0), mask=m_t, sem="relaxed")
                     else:
-                        gA_re = delta * w_re
-                        gB_re = gb_re * delta
-                        ddelta += gb_re * b_re
-                    ddelta += ar[:, None] * w_re
-                tl.store(p_dA_part + o_part + o_kn * S2, tl.sum(gA_re, 1))
-                if HAS_BB:
-                    tl.store(p_dBb_part + o_part + o_kn * S2, tl.sum(gB_re, 1))
-                if HAS_CB:
-                    tl.store(p_dCb_part + o_part + o_kn * S2, tl.sum(gc_re, 1))
-                if HAS_B:
-                    p_dBk = p_dB + ((i_b * H + i_g) * N + k) * L * SB + o_tt * SB
-                    tl.atomic_add(p_dBk, tl.sum(gB_re, 0), mask=m_t, sem="relaxed")
-                if HAS_C:
-                    p_dCk = p_dC + ((i_b * H + i_g) * N + k) * L * SC + o_tt * SC
-                    tl.atomic_add(p_dCk, tl.sum(gc_re, 0), mask=m_t, sem="relaxed")
+                        be_re = cb_re * b_u
+                        acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
+                        h_re += acc_re * h0_re
+                        y_acc += cc_re * h_re
+                        gc_re = b_dy * h_re
+                        du_acc += g_re * cb_re
+                        gb_re = g_re * b_u
+                        w_re = g_re * (h_re - be_re)
+                        if ZOH:
+                            inv = (1.0 / ar)[:, None]
+                            w_re += gb_re * a_re * b_re * inv
+                            gA_re = delta * w_re - gb_re * cb_re * inv
+                            gB_re = gb_re * q_re
+                        else:
+                            gA_re = delta * w_re
+                            gB_re = gb_re * delta
+                            ddelta += gb_re * b_re
+                        ddelta += ar[:, None] * w_re
+                    tl.store(p_dA_part + o_part + o_kn * S2, tl.sum(gA_re, 1))
+                    if HAS_BB:
+                        tl.store(p_dBb_part + o_part + o_kn * S2, tl.sum(gB_re, 1))
+                    if HAS_CB:
+                        tl.store(p_dCb_part + o_part + o_kn * S2, tl.sum(gc_re, 1))
+                    if HAS_B:
+                        p_dBk = p_dB + ((i_b * H + i_g) * N + k) * L * SB + o_tt * SB
+                        tl.atomic_add(p_dBk, tl.sum(gB_re, 0), mask=m_t, sem="relaxed")
+                    if HAS_C:
+                        p_dCk = p_dC + ((i_b * H + i_g) * N + k) * L * SC + o_tt * SC
+                        tl.atomic_add(p_dCk, tl.sum(gc_re, 0), mask=m_t, sem="relaxed")
 
         if not LOCAL:
             if IS_COMPLEX:
@@ -313,7 +318,7 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
-        **x.flags,
+        UNROLL=cfg.bwd_unroll, **x.flags,
     )  # fmt: skip
     g = grads
     adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right

@@ -109,21 +109,27 @@ def _mix(
     BLOCK_R: tl.constexpr,
     T: tl.constexpr,
 ):
-    """B̃ (or C̃) = selective part [T] (time-contiguous, shared by the channels) + bias [R]: an [R, T] tile."""
-    re = tl.zeros([BLOCK_R, T], tl.float32)
-    im = tl.zeros([BLOCK_R, T], tl.float32)
+    """B̃ (or C̃) = selective part (time-contiguous, shared by the channels) + bias [R]: an [R, T] tile.
+
+    The selective part is loaded as an [R, T] tile whose rows read the same addresses: a [T] load would get a layout
+    of its own and cost a shared-memory layout conversion at every use."""
+    S_BIAS: tl.constexpr = 2 if BIAS_COMPLEX else 1
     if HAS_SEL:
+        o_2d = o_sel[None, :] + 0 * o_bias[:, None]
+        m_2d = m_t[None, :] & (o_bias >= 0)[:, None]
         if SEL_COMPLEX:
-            re += tl.load(p_sel + 2 * o_sel, mask=m_t, other=0.0).to(tl.float32)[None, :]
-            im += tl.load(p_sel + 2 * o_sel + 1, mask=m_t, other=0.0).to(tl.float32)[None, :]
+            re = tl.load(p_sel + 2 * o_2d, mask=m_2d, other=0.0).to(tl.float32)
+            im = tl.load(p_sel + 2 * o_2d + 1, mask=m_2d, other=0.0).to(tl.float32)
         else:
-            re += tl.load(p_sel + o_sel, mask=m_t, other=0.0).to(tl.float32)[None, :]
-    if HAS_BIAS:
-        if BIAS_COMPLEX:
-            re += tl.load(p_bias + 2 * o_bias).to(tl.float32)[:, None]
-            im += tl.load(p_bias + 2 * o_bias + 1).to(tl.float32)[:, None]
-        else:
-            re += tl.load(p_bias + o_bias).to(tl.float32)[:, None]
+            re = tl.load(p_sel + o_2d, mask=m_2d, other=0.0).to(tl.float32)
+            im = tl.zeros([BLOCK_R, T], tl.float32)
+        if HAS_BIAS:
+            re += tl.load(p_bias + S_BIAS * o_bias).to(tl.float32)[:, None]
+    else:
+        re = tl.zeros([BLOCK_R, T], tl.float32) + tl.load(p_bias + S_BIAS * o_bias).to(tl.float32)[:, None]
+        im = tl.zeros([BLOCK_R, T], tl.float32)
+    if HAS_BIAS and BIAS_COMPLEX:
+        im += tl.load(p_bias + 2 * o_bias + 1).to(tl.float32)[:, None]
     return re, im
 
 
@@ -201,6 +207,7 @@ def _fwd_kernel(
     ZOH: tl.constexpr,
     FAST: tl.constexpr,
     LOCAL: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c (tiles i_c·K … of T steps).
 
@@ -248,6 +255,7 @@ def _fwd_kernel(
         b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
         delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
         sumdt += tl.sum(delta, 1)
+        b_du = delta * b_u
         p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2
         if i_s + 1 < n_tiles:
             p_end = p_ckpt + (i_b * NT + i_tile + 1) * D * N * S2
@@ -261,39 +269,45 @@ def _fwd_kernel(
         m_end = (o_r * 0 + ok_end) > 0
         y_acc = tl.zeros([BLOCK_R, T], tl.float32)
         o_sel = (i_b * H + i_g) * N * L + o_tt  # [T] in (b, h, n, L), state 0
-        for k in range(N):
-            o_kn = o_r * N + k
-            h0_re = tl.load(p_h0 + o_kn * S2)
-            ar = tl.load(p_A + o_kn * S2)
-            if IS_COMPLEX:
-                ai = tl.load(p_A + o_kn * S2 + 1)
-            else:
-                ai = ar
-            a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
-            b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX, IS_COMPLEX,
-                              BLOCK_R, T)  # fmt: skip
-            c_re, c_im, _, _ = _input_coefficient(delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX, ZOH)
-            if IS_COMPLEX:
-                h0_im = tl.load(p_h0 + o_kn * S2 + 1)
-                acc_re, acc_im, h_re, h_im = tl.associative_scan(
-                    (a_re, a_im, c_re * b_u, c_im * b_u), 1, _combine_complex
-                )
-                h_re += acc_re * h0_re[:, None] - acc_im * h0_im[:, None]
-                h_im += acc_re * h0_im[:, None] + acc_im * h0_re[:, None]
-                end_im = tl.sum(tl.where(o_t[None, :] == T - 1, h_im, 0.0), 1)
-                tl.store(p_end + o_kn * S2 + 1, end_im, mask=m_end)
-            else:
-                acc_re, h_re = tl.associative_scan((a_re, c_re * b_u), 1, _combine_real)
-                h_re += acc_re * h0_re[:, None]
-            end_re = tl.sum(tl.where(o_t[None, :] == T - 1, h_re, 0.0), 1)
-            tl.store(p_end + o_kn * S2, end_re, mask=m_end)
-            if not LOCAL:
-                cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
-                                    IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+        last = o_t[None, :] == T - 1  # the tile's end state is h's last column (a reduction keeps h's layout)
+        for k0 in range(0, N, UNROLL):
+            for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
+                k = k0 + kk
+                o_kn = o_r * N + k
+                h0_re = tl.load(p_h0 + o_kn * S2)
+                ar = tl.load(p_A + o_kn * S2)
                 if IS_COMPLEX:
-                    y_acc += cc_re * h_re - cc_im * h_im
+                    ai = tl.load(p_A + o_kn * S2 + 1)
                 else:
-                    y_acc += cc_re * h_re
+                    ai = ar
+                a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
+                b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
+                                  IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                if ZOH:
+                    c_re, c_im, _, _ = _input_coefficient(delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX,
+                                                          ZOH)  # fmt: skip
+                    be_re = c_re * b_u
+                    be_im = c_im * b_u
+                else:  # Euler: B̄u = B̃·(Δu), Δu formed once per tile
+                    be_re = b_re * b_du
+                    be_im = b_im * b_du
+                if IS_COMPLEX:
+                    h0_im = tl.load(p_h0 + o_kn * S2 + 1)
+                    acc_re, acc_im, h_re, h_im = tl.associative_scan((a_re, a_im, be_re, be_im), 1, _combine_complex)
+                    h_re += acc_re * h0_re[:, None] - acc_im * h0_im[:, None]
+                    h_im += acc_re * h0_im[:, None] + acc_im * h0_re[:, None]
+                    tl.store(p_end + o_kn * S2 + 1, tl.sum(tl.where(last, h_im, 0.0), 1), mask=m_end)
+                else:
+                    acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
+                    h_re += acc_re * h0_re[:, None]
+                tl.store(p_end + o_kn * S2, tl.sum(tl.where(last, h_re, 0.0), 1), mask=m_end)
+                if not LOCAL:
+                    cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
+                                        IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                    if IS_COMPLEX:
+                        y_acc += cc_re * h_re - cc_im * h_im
+                    else:
+                        y_acc += cc_re * h_re
         if not LOCAL:
             if IS_COMPLEX:
                 y_acc = 2.0 * y_acc
@@ -379,7 +393,8 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
-        BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps, **x.flags,
+        BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps,
+        UNROLL=cfg.unroll, **x.flags,
     )  # fmt: skip
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
     if cfg.n_chunks > 1:

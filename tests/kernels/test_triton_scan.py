@@ -117,13 +117,14 @@ def check_against_reference(tensors, options, dtype, scan, layout=lambda x: x):
         assert err < tol, f"d{name}: relative error {err:.2e} over {tol:.0e}"
 
 
-def tiled(tile, tiles_per_chunk, bwd_block_r=None):
-    """A scan function with an explicit tiling (tile steps, tiles per chunk, channels per backward program)."""
+def tiled(tile, tiles_per_chunk, **overrides):
+    """A scan function with an explicit tiling (tile steps, tiles per chunk, and other ``launch_config`` keywords:
+    channels per backward program, states per unrolled group)."""
 
     def scan(args):
         b, L, d, n, h = args.sizes
         cfg = autograd.launch_config(b, L, d, n, h, args.u.device, tile=tile, tiles_per_chunk=tiles_per_chunk,
-                                     bwd_block_r=bwd_block_r)  # fmt: skip
+                                     **overrides)  # fmt: skip
         return autograd.scan_with_config(args, cfg)
 
     return scan
@@ -178,15 +179,16 @@ def test_matches_reference_fp32(sizes, switches):
 
 
 @pytest.mark.parametrize(
-    "tile, tiles_per_chunk, bwd_block_r",
+    "tile, tiles_per_chunk, overrides",
     [
-        pytest.param(8, 1, None, id="T8-one-tile-chunks"),
-        pytest.param(16, 8, 1, id="T16-single-chunk-bwd-R1"),
+        pytest.param(8, 1, {}, id="T8-one-tile-chunks"),
+        pytest.param(16, 8, dict(bwd_block_r=1), id="T16-single-chunk-bwd-R1"),
+        pytest.param(8, 2, dict(unroll=2, bwd_unroll=4), id="T8-states-unrolled-2-fwd-4-bwd"),
     ],
 )
-def test_tilings_agree(tile, tiles_per_chunk, bwd_block_r):
-    tensors, options = make_inputs(2, 37, 4, 3, 2, torch.float32, complex_a=True, zoh=False, b_bias=True)
-    check_against_reference(tensors, options, torch.float32, tiled(tile, tiles_per_chunk, bwd_block_r))
+def test_tilings_agree(tile, tiles_per_chunk, overrides):
+    tensors, options = make_inputs(2, 37, 4, 4, 2, torch.float32, complex_a=True, zoh=False, b_bias=True)
+    check_against_reference(tensors, options, torch.float32, tiled(tile, tiles_per_chunk, **overrides))
 
 
 def test_time_major_inputs():
