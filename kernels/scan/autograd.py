@@ -56,8 +56,10 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
-    GPU defaults are the fastest measured on an H100 (benchmarks/README.md): forward R = 8 (4 complex), T = 256,
-    4 warps; backward R = 1 on 1 warp (R = 8 on 4 warps used 255 registers and spilled; R = 2, 4 were slower)."""
+    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 8 (4 complex), T = 256,
+    4 warps, states unrolled 8 at a time for real A (645 µs against 829 µs unrolled 1 at mamba130m-bf16; 16 spilled
+    in the backward, complex A was slower unrolled); backward on 1 warp, R = 2 for real A (R = 1 for complex A,
+    whose backward tile holds twice the values; more warps or R = 4 were slower)."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -67,11 +69,12 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
     else:
         block_r = block_r or _largest_pow2_divisor(p, 4 if is_complex else 8)
-        bwd_block_r = bwd_block_r or 1
+        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
         tile = tile or 256
         num_warps = num_warps or 4
         bwd_num_warps = bwd_num_warps or 1
-        unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
+        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 8))
+        bwd_unroll = bwd_unroll or 1
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
             programs = b * (d // block_r)
@@ -116,12 +119,13 @@ def _pairs(x: torch.Tensor | None, complex_: bool) -> torch.Tensor | None:
 
 
 def _time_major(x: torch.Tensor | None) -> torch.Tensor | None:
-    """(b, L, h, n) -> (b, h, n, L[, 2]) so that one state's row over time is contiguous."""
+    """(b, L, h, n) -> (b, h, n, L[, 2]) float32, so that one state's row over time is contiguous. float32 because
+    every program's channels re-read each row (converting bf16 there cost ~3 instructions per scan element)."""
     if x is None:
         return None
     if x.is_complex():
         return torch.view_as_real(x.to(torch.complex64)).permute(0, 2, 3, 1, 4).contiguous()
-    return x.permute(0, 2, 3, 1).contiguous()
+    return x.permute(0, 2, 3, 1).float().contiguous()
 
 
 def time_major(u: torch.Tensor) -> bool:

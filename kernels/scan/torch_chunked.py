@@ -4,9 +4,11 @@ The sequence is cut into windows of ``W`` steps whose ``(b, W, d, n)`` volume is
 ``WINDOW_VOLUME``; each window is cut into ``K`` chunks of ``T`` steps. Inside a window all ``K`` chunks are
 scanned at once from a zero state (a loop over the ``T`` positions, one op on ``(b, K, d, n)`` each) for their
 end states and decays, the chunk-boundary states are chained (a loop over ``K``, one op on ``(b, d, n)`` each),
-and all chunks are scanned again from their incoming states. Only decays ``|exp(Δ·A)| <= 1`` (for ``Re A <= 0``)
-are ever multiplied, so a large ``Δ·|Re A|`` cannot overflow. The backward pass keeps only each window's initial state,
-recomputes the window, and runs the adjoint recurrence, itself a scan of the same kind, backwards in time.
+and all chunks are scanned again from their incoming states. From ``STEP_LOOP_LANES`` lanes ``b·d·n`` on, one
+op per step has enough work that the plain loop over the window's steps (``T = 1``) is faster. Only decays
+``|exp(Δ·A)| <= 1`` (for ``Re A <= 0``) are ever multiplied, so a large ``Δ·|Re A|`` cannot overflow. The
+backward pass keeps only each window's initial state, recomputes the window, and runs the adjoint recurrence,
+itself a scan of the same kind, backwards in time.
 Derivations, stability and complexity: ``kernels/scan/README.md``.
 """
 
@@ -22,12 +24,19 @@ from kernels.scan.reference import step_size
 
 # Elements of the (b, W, d, n) volume of one window: bounds the memory of every intermediate.
 WINDOW_VOLUME = 1 << 18
+# Lanes b·d·n from which the step loop (T = 1) beats the chunks: its W ops per window then cost less than the
+# chunked sweeps' ~3 extra passes over the window (break-even measured at ~4096 on one thread, CPU of the README).
+STEP_LOOP_LANES = 1 << 12
 
 
 def plan(b: int, L: int, d: int, n: int) -> tuple[int, int]:
-    """Window length ``W`` and chunk length ``T`` (``W`` a multiple of ``T``) for a ``(b, L, d, n)`` scan."""
-    W = max(1, min(L, WINDOW_VOLUME // max(1, b * d * n)))
-    T = max(1, math.isqrt(W))
+    """Window length ``W`` and chunk length ``T`` (``W`` a multiple of ``T``) for a ``(b, L, d, n)`` scan.
+
+    ``T ≈ √W`` balances the chunked sweeps' ops; ``T = 1``, the step loop, from ``STEP_LOOP_LANES`` lanes on.
+    """
+    lanes = b * d * n
+    W = max(1, min(L, WINDOW_VOLUME // max(1, lanes)))
+    T = 1 if lanes >= STEP_LOOP_LANES else max(1, math.isqrt(W))
     return T * math.ceil(W / T), T
 
 
@@ -197,12 +206,18 @@ def _scan(a, x, init, T: int, out, reverse: bool = False):
 
     a: (b|1, N|1, h, p, n) or (h, p, n); x, out: (b, N, h, p, n) with N a multiple of T (out may be x);
     init: (b, h, p, n), the state before the first step in scan order.
-    Two sweeps over the K chunks of T steps at once: the first keeps only each chunk's end state from zero and
-    its total decay (nothing of the window's size is written), the chain gives each chunk's incoming state, the
-    second scans every chunk from it into ``out``.
+    T = 1: the step loop, one op on (b, h, p, n) per step. Otherwise two sweeps over the K chunks of T steps at
+    once: the first keeps only each chunk's end state from zero and its total decay (nothing of the window's size
+    is written), the chain gives each chunk's incoming state, the second scans every chunk from it into ``out``.
     """
     b, N = x.shape[:2]
     K, rest = N // T, x.shape[2:]
+    if T == 1:
+        a_t = (a,) * N if a.dim() == 3 else a.unbind(1)
+        x_t, out_t, state = x.unbind(1), out.unbind(1), init
+        for t in range(N - 1, -1, -1) if reverse else range(N):
+            state = torch.addcmul(x_t[t], a_t[t], state, out=out_t[t])
+        return state
     a = a.view(-1, 1, 1, *rest) if a.dim() == 3 else a.view(a.shape[0], K, T, *rest)
     # position t of every chunk at once: (b, K, h, p, n) views, taken once
     a_t, x_t = a.unbind(2), x.view(b, K, T, *rest).unbind(2)

@@ -161,7 +161,8 @@ def _bwd_kernel(
             ddelta = tl.zeros([BLOCK_R, T], tl.float32)
             o_part = (i_b * NT + i_tile) * D * N * S2
         o_sel = (i_b * H + i_g) * N * L + o_tt
-        first = o_t[None, :] == 0  # the adjoint leaving the tile is the first column (a reduction keeps the layout)
+        i_first = tl.zeros([BLOCK_R, 1], tl.int32)  # the adjoint leaving the tile is the first column
+        last = o_t[None, :] == T - 1
         for k0 in range(0, N, UNROLL):
             for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
                 k = k0 + kk
@@ -175,22 +176,22 @@ def _bwd_kernel(
                 an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                     IS_COMPLEX, BLOCK_R, T)  # fmt: skip
-                g0_re = tl.load(p_g0 + o_kn * S2)[:, None]
+                # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1: Δ_next = 0),
+                # so the scan's cumulative product is not needed (its flip back costs shuffles in a reverse scan)
+                g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
                 if IS_COMPLEX:
-                    g0_im = tl.load(p_g0 + o_kn * S2 + 1)[:, None]
-                    xc_re, xc_im, g_re, g_im = tl.associative_scan(
-                        (an_re, -an_im, 2.0 * b_dy * cc_re, -2.0 * b_dy * cc_im), 1, _combine_complex, reverse=True
-                    )
-                    g_re += xc_re * g0_re - xc_im * g0_im
-                    g_im += xc_re * g0_im + xc_im * g0_re
+                    g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
+                    _, _, g_re, g_im = tl.associative_scan(
+                        (an_re, -an_im, 2.0 * b_dy * cc_re + g0_re, g0_im - 2.0 * b_dy * cc_im), 1, _combine_complex,
+                        reverse=True,
+                    )  # fmt: skip
                     out_re = a_re * g_re + a_im * g_im
-                    out_im = tl.sum(tl.where(first, a_re * g_im - a_im * g_re, 0.0), 1)
-                    tl.store(p_end + o_kn * S2 + 1, out_im, mask=m_end)
+                    out_im = tl.gather(a_re * g_im - a_im * g_re, i_first, 1)
+                    tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
                 else:
-                    xc_re, g_re = tl.associative_scan((an_re, b_dy * cc_re), 1, _combine_real, reverse=True)
-                    g_re += xc_re * g0_re
+                    _, g_re = tl.associative_scan((an_re, b_dy * cc_re + g0_re), 1, _combine_real, reverse=True)
                     out_re = a_re * g_re
-                tl.store(p_end + o_kn * S2, tl.sum(tl.where(first, out_re, 0.0), 1), mask=m_end)
+                tl.store(p_end + o_kn[:, None] * S2, tl.gather(out_re, i_first, 1), mask=m_end[:, None])
 
                 if not LOCAL:
                     p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2

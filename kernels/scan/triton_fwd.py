@@ -83,10 +83,21 @@ def _sincos(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def _exp2(x, FAST: tl.constexpr):
+    """2^x; ``FAST`` (GPU only): one flush-to-zero ``ex2.approx.ftz`` (``tl.exp2`` also handles results below
+    2^-126 as denormals, three more instructions per element; a decay that small is zero for the scan)."""
+    if FAST:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
+                                         pack=1)  # fmt: skip
+    else:
+        return tl.exp2(x)
+
+
+@triton.jit
 def _transition(delta, ar, ai, IS_COMPLEX: tl.constexpr, FAST: tl.constexpr):
     """Ā = exp(Δ·A) on a tile, A given per channel ([R] real and imaginary parts); also sin(Δ·Im A / 2), which
     zero-order hold reuses. One sin/cos pair per element, at the half angle: cos θ = 1 − 2s², sin θ = 2sc."""
-    mag = tl.exp(delta * ar[:, None])
+    mag = _exp2(delta * (ar * 1.4426950408889634)[:, None], FAST)
     if IS_COMPLEX:
         s, c = _sincos(0.5 * delta * ai[:, None], FAST)
         return mag * (1.0 - 2.0 * s * s), mag * (2.0 * s * c), s
@@ -269,7 +280,7 @@ def _fwd_kernel(
         m_end = (o_r * 0 + ok_end) > 0
         y_acc = tl.zeros([BLOCK_R, T], tl.float32)
         o_sel = (i_b * H + i_g) * N * L + o_tt  # [T] in (b, h, n, L), state 0
-        last = o_t[None, :] == T - 1  # the tile's end state is h's last column (a reduction keeps h's layout)
+        i_last = tl.full([BLOCK_R, 1], T - 1, tl.int32)  # the tile's end state is h's last column
         for k0 in range(0, N, UNROLL):
             for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
                 k = k0 + kk
@@ -296,11 +307,11 @@ def _fwd_kernel(
                     acc_re, acc_im, h_re, h_im = tl.associative_scan((a_re, a_im, be_re, be_im), 1, _combine_complex)
                     h_re += acc_re * h0_re[:, None] - acc_im * h0_im[:, None]
                     h_im += acc_re * h0_im[:, None] + acc_im * h0_re[:, None]
-                    tl.store(p_end + o_kn * S2 + 1, tl.sum(tl.where(last, h_im, 0.0), 1), mask=m_end)
+                    tl.store(p_end + o_kn[:, None] * S2 + 1, tl.gather(h_im, i_last, 1), mask=m_end[:, None])
                 else:
                     acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
                     h_re += acc_re * h0_re[:, None]
-                tl.store(p_end + o_kn * S2, tl.sum(tl.where(last, h_re, 0.0), 1), mask=m_end)
+                tl.store(p_end + o_kn[:, None] * S2, tl.gather(h_re, i_last, 1), mask=m_end[:, None])
                 if not LOCAL:
                     cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                         IS_COMPLEX, BLOCK_R, T)  # fmt: skip

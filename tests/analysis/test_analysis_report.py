@@ -121,3 +121,22 @@ def test_axis_over_mixer_variants_gets_heatmap_and_paper_comparison(tmp_path):
         assert (out / f"{name}.png").exists(), name
     summary = pd.read_csv(out / "summary.csv").set_index(["mixer", "mixer.n_blocks"])
     assert summary.loc[("b2s6_real", 4), "mean"] == pytest.approx(0.605)
+
+
+def test_a_numeric_axis_is_drawn_along_x_even_with_more_mixers(tmp_path):
+    """The lrd grid's shape: variants named after mixers × task.seq_len; accuracy against L, one line per mixer."""
+    root = tmp_path / "runs"
+    mixers = ["s4d", "s6", "attention", "ncs_ssm"]  # more levels than the length axis
+    for rank, mixer in enumerate(mixers):
+        for length in (64, 256, 1024):
+            config = config_for("lrd", True, 1, 0, mixer=mixer, task="long_memory")
+            config["task"] = {"name": "long_memory", "seq_len": length}
+            config["grid"].update(variant=mixer, axes={"task.seq_len": length})
+            write_run(root, config, "ok", 1.0 - 0.1 * rank * length / 1024)
+    out = tmp_path / "report"
+    main([str(root / "lrd"), "--out", str(out)])
+    text = (out / "report.md").read_text()
+    assert "test acc against task.seq_len" in text
+    assert "| variant | 64 | 256 | 1024 |" in text  # heatmap and point-plot tables: a row per mixer, L across
+    summary = pd.read_csv(out / "summary.csv").set_index(["variant", "task.seq_len"])
+    assert summary.loc[("ncs_ssm", 1024), "mean"] == pytest.approx(0.7)

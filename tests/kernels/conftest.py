@@ -1,4 +1,4 @@
-"""Fixtures of the scan tests: NaN-poisoned ``torch.empty`` and small windows for the chunked backend."""
+"""Fixtures of the scan tests: NaN-poisoned ``torch.empty``, small windows and both loops of the chunked backend."""
 
 from __future__ import annotations
 
@@ -32,3 +32,11 @@ def window_steps(monkeypatch):
         monkeypatch.setattr(torch_chunked, "WINDOW_VOLUME", b * d * n * W)
 
     return set_window
+
+
+@pytest.fixture(params=["chunks", "steps"])
+def scan_loop(request, monkeypatch):
+    """Runs the test with the chunked sweeps, then with the step loop the backend takes for many lanes (T = 1)."""
+    if request.param == "steps":
+        monkeypatch.setattr(torch_chunked, "STEP_LOOP_LANES", 1)
+    return request.param

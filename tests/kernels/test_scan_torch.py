@@ -2,8 +2,9 @@
 
 Forward output, last state and the gradient of every tensor argument (driven by random upstream gradients of
 y and of the last state) are compared norm-wise, with an absolute floor. Windows are made small so that
-several windows, several chunks per window and a padded last chunk all occur; outputs allocated with
-``torch.empty`` are poisoned with NaN.
+several windows, several chunks per window and a padded last chunk all occur, and the main comparisons run
+again on the step loop taken for many lanes (``scan_loop``); outputs allocated with ``torch.empty`` are
+poisoned with NaN.
 """
 
 from __future__ import annotations
@@ -109,12 +110,12 @@ def assert_within(errors: dict[str, float], tolerance: float) -> None:
 
 
 @pytest.mark.parametrize("case", SHAPES + SWITCHES)
-def test_matches_reference_float64(case, window_steps, poison_empty):
+def test_matches_reference_float64(case, window_steps, scan_loop, poison_empty):
     assert_within(compare(case, torch.float64, window_steps), TOLERANCE[torch.float64])
 
 
 @pytest.mark.parametrize("case", SHAPES[:2] + SWITCHES[:2])
-def test_matches_reference_float32(case, window_steps, poison_empty):
+def test_matches_reference_float32(case, window_steps, scan_loop, poison_empty):
     assert_within(compare(case, torch.float32, window_steps), TOLERANCE[torch.float32])
 
 
@@ -130,19 +131,22 @@ def test_half_inputs_compute_in_float32(dtype):
     assert torch.equal(y, y32.to(dtype)) and torch.equal(state, state32)
 
 
-def test_one_window_equals_many(window_steps):
-    """The window and chunk sizes change the rounding only, not the result."""
+def test_one_window_equals_many(window_steps, monkeypatch):
+    """The window and chunk sizes, and the step loop instead of chunks, change the rounding only, not the result."""
     inputs = BASE.inputs(torch.float64)
     window_steps(BASE.b, BASE.d, BASE.n, 7)
     y_small, s_small = selective_scan(**inputs, backend="torch")
     window_steps(BASE.b, BASE.d, BASE.n, 10_000)
     y_one, s_one = selective_scan(**inputs, backend="torch")
-    assert rel_err(y_small, y_one) < 1e-12 and rel_err(s_small, s_one) < 1e-12
+    monkeypatch.setattr(torch_chunked, "STEP_LOOP_LANES", 1)
+    y_steps, s_steps = selective_scan(**inputs, backend="torch")
+    for y, s in ((y_small, s_small), (y_steps, s_steps)):
+        assert rel_err(y, y_one) < 1e-12 and rel_err(s, s_one) < 1e-12
 
 
 @pytest.mark.parametrize("complex_A", [True, False], ids=["complex", "real"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_large_steps_are_stable(complex_A, dtype, window_steps):
+def test_large_steps_are_stable(complex_A, dtype, window_steps, scan_loop):
     """Δ·|Re A| up to ~10⁴ (Ā underflows to 0 within a step): finite and equal to the reference."""
     case = dataclasses.replace(BASE, complex_A=complex_A, complex_B=complex_A, L=50)
     window_steps(case.b, case.d, case.n, 16)
