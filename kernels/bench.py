@@ -264,10 +264,13 @@ def _mamba_ssm(inputs: dict) -> torch.Tensor:
     """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; real A, selective B/C, Euler)."""
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
+    def float32(name):  # mamba_ssm takes A, D and delta_bias in float32 only
+        return None if inputs.get(name) is None else inputs[name].float()
+
     y = selective_scan_fn(
-        inputs["u"].transpose(1, 2), inputs["dt"].transpose(1, 2), inputs["A"], inputs["B"].permute(0, 2, 3, 1),
-        inputs["C"].permute(0, 2, 3, 1), D=inputs.get("D"),
-        z=None if inputs.get("z") is None else inputs["z"].transpose(1, 2), delta_bias=inputs.get("dt_bias"),
+        inputs["u"].transpose(1, 2), inputs["dt"].transpose(1, 2), float32("A"), inputs["B"].permute(0, 2, 3, 1),
+        inputs["C"].permute(0, 2, 3, 1), D=float32("D"),
+        z=None if inputs.get("z") is None else inputs["z"].transpose(1, 2), delta_bias=float32("dt_bias"),
         delta_softplus=inputs["dt_softplus"],
     )  # fmt: skip
     return y.transpose(1, 2)

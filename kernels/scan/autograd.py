@@ -56,10 +56,11 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
-    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 8 (4 complex), T = 256,
-    4 warps, states unrolled 8 at a time for real A (645 µs against 829 µs unrolled 1 at mamba130m-bf16; 16 spilled
-    in the backward, complex A was slower unrolled); backward on 1 warp, R = 2 for real A (R = 1 for complex A,
-    whose backward tile holds twice the values; more warps or R = 4 were slower)."""
+    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 4, T = 256, 4 warps, states
+    unrolled 8 at a time for real A (mamba130m-bf16: 615 µs against 744 µs for R = 8 and 829 µs unrolled 1; for
+    complex A, unrolled 4 gained 4 % at complex-bf16 and lost 29 % at s4d-fp32, so it is not); backward on 1 warp,
+    R = 2 for real A and R = 1 for complex A (whose backward tile holds twice the values); more backward warps,
+    R = 4 or unrolling the backward's states were slower."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -68,7 +69,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         bwd_block_r = bwd_block_r or block_r
         unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
     else:
-        block_r = block_r or _largest_pow2_divisor(p, 4 if is_complex else 8)
+        block_r = block_r or _largest_pow2_divisor(p, 4)
         bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
         tile = tile or 256
         num_warps = num_warps or 4
