@@ -1,0 +1,87 @@
+"""Compile a Triton scan kernel for a GPU architecture without a GPU and count what it became:
+``python -m benchmarks.kernel_sass fwd --block-r 4 --tile 256 --warps 4 --unroll 8 [--complex] [--arch 90]``.
+
+Prints registers, stack (spills), shared memory, the number of layout conversions left in the Triton GPU IR (each
+one a shared-memory or shuffle round trip), the SASS instruction count and its most frequent opcodes; writes the
+IR and SASS to ``--out``. Comparing two variants' counts (for example ``--unroll 2`` and ``--unroll 4``, whose
+difference is one state of the loop body) costs no device time; timings still come from ``benchmarks.gpu_bench``.
+Use the Triton version the GPU machine runs (``pip install --target DIR triton==3.6.0`` and put DIR first on
+``PYTHONPATH``): layouts and lowering differ between versions. The flags are those of Mamba's call (selective
+real B and C, D, z, dt_bias, softplus, Euler; ``--complex``: complex A), inputs in bf16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+from kernels.scan import triton_bwd, triton_fwd
+
+LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz"}  # (b, L, d) tensors, bf16
+DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make multiples of 16
+
+
+def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
+                        arch: int):  # fmt: skip
+    """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2, one chunk, time-major inputs) for ``sm_<arch>``."""
+    fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
+    flags = dict(IS_COMPLEX=complex_a, B_COMPLEX=False, C_COMPLEX=False, BB_COMPLEX=False, CB_COMPLEX=False,
+                 HAS_B=True, HAS_C=True, HAS_BB=False, HAS_CB=False, HAS_D=True, HAS_Z=True, HAS_DTB=True,
+                 DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
+    constants = dict(stride_l=1, H=1, NC=1, K=8, BLOCK_R=block_r, T=tile, BLOCK_N=triton.next_power_of_2(n),
+                     LOCAL=False, UNROLL=unroll, **flags)  # fmt: skip
+
+    def kind(name):
+        if name in constants:
+            return "constexpr"
+        if name.startswith("p_"):
+            return "*bf16" if name in LOW_PRECISION else "*fp32"
+        return "i32"
+
+    signature = {name: kind(name) for name in fn.arg_names}
+    attrs = {(i,): [["tt.divisibility", 16]] for i, name in enumerate(fn.arg_names)
+             if name not in constants and (name.startswith("p_") or name in DIVISIBLE)}  # fmt: skip
+    constexprs = {(fn.arg_names.index(k),): v for k, v in constants.items()}
+    source = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
+    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=warps))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kernel", choices=["fwd", "bwd"])
+    parser.add_argument("--block-r", type=int, default=4)
+    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--warps", type=int, default=4)
+    parser.add_argument("--unroll", type=int, default=1)
+    parser.add_argument("--n", type=int, default=16, help="state size")
+    parser.add_argument("--complex", action="store_true", help="complex A")
+    parser.add_argument("--arch", type=int, default=90)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
+    args = parser.parse_args(argv)
+    compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
+                                   args.n, args.arch)  # fmt: skip
+    tag = f"{args.kernel}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}{'_complex' if args.complex else ''}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    cubin = args.out / f"{tag}.cubin"
+    cubin.write_bytes(compiled.asm["cubin"])
+    ir = compiled.asm["ttgir"]
+    (args.out / f"{tag}.ttgir").write_text(ir)
+    tools = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
+    sass = subprocess.run([tools / "cuobjdump", "-sass", cubin], capture_output=True, text=True, check=True).stdout
+    (args.out / f"{tag}.sass").write_text(sass)
+    usage = subprocess.run([tools / "cuobjdump", "-res-usage", cubin], capture_output=True, text=True, check=True)
+    ops = re.findall(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)", sass, re.M)
+    print(f"{tag} (triton {triton.__version__}, sm_{args.arch}): {usage.stdout.strip().splitlines()[-1].strip()}")
+    print(f"  layout conversions {ir.count('ttg.convert_layout')}, SASS instructions {len(ops)}")
+    print("  " + ", ".join(f"{op} {count}" for op, count in Counter(ops).most_common(16)))
+
+
+if __name__ == "__main__":
+    main()
