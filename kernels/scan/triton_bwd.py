@@ -21,6 +21,7 @@ from kernels.scan.triton_fwd import (
     _combine_complex,
     _combine_real,
     _input_coefficient,
+    _load_A,
     _mix,
     _step_size,
     _transition,
@@ -167,11 +168,7 @@ def _bwd_kernel(
             for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
                 k = k0 + kk
                 o_kn = o_r * N + k
-                ar = tl.load(p_A + o_kn * S2)
-                if IS_COMPLEX:
-                    ai = tl.load(p_A + o_kn * S2 + 1)
-                else:
-                    ai = ar
+                ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
                 an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,

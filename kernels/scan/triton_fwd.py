@@ -94,6 +94,16 @@ def _exp2(x, FAST: tl.constexpr):
 
 
 @triton.jit
+def _load_A(p_A, o_kn, IS_COMPLEX: tl.constexpr):
+    """A[c, k] for the [R] offsets ``o_kn`` = c·n + k, as (real, imaginary) parts (the real part twice for real A)."""
+    if IS_COMPLEX:
+        return tl.load(p_A + 2 * o_kn), tl.load(p_A + 2 * o_kn + 1)
+    else:
+        ar = tl.load(p_A + o_kn)
+        return ar, ar
+
+
+@triton.jit
 def _transition(delta, ar, ai, IS_COMPLEX: tl.constexpr, FAST: tl.constexpr):
     """Ā = exp(Δ·A) on a tile, A given per channel ([R] real and imaginary parts); also sin(Δ·Im A / 2), which
     zero-order hold reuses. One sin/cos pair per element, at the half angle: cos θ = 1 − 2s², sin θ = 2sc."""
@@ -286,11 +296,7 @@ def _fwd_kernel(
                 k = k0 + kk
                 o_kn = o_r * N + k
                 h0_re = tl.load(p_h0 + o_kn * S2)
-                ar = tl.load(p_A + o_kn * S2)
-                if IS_COMPLEX:
-                    ai = tl.load(p_A + o_kn * S2 + 1)
-                else:
-                    ai = ar
+                ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
                 b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
                                   IS_COMPLEX, BLOCK_R, T)  # fmt: skip
