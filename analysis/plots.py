@@ -41,7 +41,7 @@ LABELS = {
     "model.d_model": "width d",
     "model.n_layers": "layers",
     "task.name": "task",
-    "task.length": "sequence length L",
+    "task.seq_len": "sequence length L",
     "train.lr": "learning rate",
     "seed": "seed",
     "variant": "variant",

@@ -1,14 +1,15 @@
 """``python -m analysis.report runs/<grid>``: figures chosen from the grid's axes, ``summary.csv`` and ``report.md``.
 
 Which figures (the *factors* are the grid's axes that take more than one value, plus ``variant`` when the grid
-has several; ``x`` is the factor with the most levels, the others are combined into one *setting*):
+has several; ``x`` is the ordered factor — numbers, such as L, d or h — with the most levels, or the factor with
+the most levels when none is ordered; the others are combined into one *setting*):
 
 - two or more factors: a heatmap of the main metric over setting × x and a point plot over x, one colour per
   setting; when both a mixer and a task vary, a mixer × task table plot instead of both (tasks have their
   own scales);
 - one factor: a point plot over it;
 - learning curves of the validation metric when runs evaluated at least twice (one line per setting, band over
-  seeds; one panel per task when tasks vary);
+  seeds; one panel per ``x`` level, or per task when tasks vary);
 - a B2S6 grid over bias and blocks: the paper-comparison plot beside the paper's sCIFAR table.
 
 Every figure is written as PNG and SVG into ``report/`` (default ``runs/<grid>/report``) and embedded in
@@ -38,6 +39,16 @@ def factors(runs: pd.DataFrame) -> list[str]:
     if "variant" in runs.columns and runs["variant"].nunique(dropna=False) > 1 and "variant" not in names:
         names.append("variant")
     return names
+
+
+def x_axis(runs: pd.DataFrame, names: list[str]) -> str | None:
+    """The factor along x: the numeric (not boolean) one with the most levels, else any with the most levels.
+
+    An ordered quantity reads as a curve per setting (accuracy against L, one line per mixer) even when a
+    categorical factor such as the mixer has more levels.
+    """
+    ordered = [c for c in names if pd.api.types.is_numeric_dtype(runs[c]) and not pd.api.types.is_bool_dtype(runs[c])]
+    return max(ordered or names, key=lambda c: runs[c].nunique()) if names else None
 
 
 def _short(column: str) -> str:
@@ -110,7 +121,7 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
     metric = metric or main_metric(runs)
     higher = bool(runs["higher_is_better"].dropna().iloc[0]) if "higher_is_better" in runs.columns else True
     names = factors(runs)
-    x = max(names, key=lambda c: runs[c].nunique()) if names else None
+    x = x_axis(runs, names)
     others = [c for c in names if c != x]
     runs, setting = add_setting(runs, others)
     by = [c for c in (setting, x) if c]
@@ -171,8 +182,10 @@ def write_report(path: str | Path, out: str | Path | None = None, metric: str | 
             hue, col = mixer_col, task_col
         elif setting and curves[setting].nunique() > MAX_CURVE_SETTINGS:
             hue, col = x, setting
+        elif setting:  # one panel per x level, so runs at different x are never averaged into one line
+            hue, col = setting, x
         else:
-            hue, col = setting or x, None
+            hue, col = x, None
         last = curves[curves["metric"] == curve_metric].sort_values("step").groupby("run_id").tail(1)
         keys = [c for c in (col, hue) if c] or ["metric"]
         final = last.groupby(keys)["value"].agg(["mean", "std", "count"])

@@ -136,7 +136,8 @@ def test_a_numeric_axis_is_drawn_along_x_even_with_more_mixers(tmp_path):
     out = tmp_path / "report"
     main([str(root / "lrd"), "--out", str(out)])
     text = (out / "report.md").read_text()
-    assert "test acc against task.seq_len" in text
+    assert "test accuracy against task.seq_len" in text
     assert "| variant | 64 | 256 | 1024 |" in text  # heatmap and point-plot tables: a row per mixer, L across
+    assert "| task.seq_len | variant | mean |" in text  # learning curves: a panel per L, never averaged over L
     summary = pd.read_csv(out / "summary.csv").set_index(["variant", "task.seq_len"])
     assert summary.loc[("ncs_ssm", 1024), "mean"] == pytest.approx(0.7)
