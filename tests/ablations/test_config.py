@@ -3,7 +3,7 @@
 import pytest
 
 from ablations import store
-from ablations.config import ConfigError, compose, split_overrides
+from ablations.config import ConfigError, compose, group_choices, split_overrides
 from ablations.grid import expand, load_grid
 from ablations.run import main
 
@@ -97,6 +97,16 @@ def test_dry_run_lists_cells_and_creates_nothing(workdir, tiny, capsys):
     out = capsys.readouterr().out
     assert "mixer.bias" in out and "pending" in out and "2 cells" in out
     assert not (workdir / "runs").exists()
+
+
+@pytest.mark.parametrize("name", group_choices("grid"))
+def test_every_shipped_grid_expands_into_buildable_cells_under_its_own_name(name, tmp_path):
+    """A grid file copied for a variant (lrd_long from lrd) that kept the old name would share its store."""
+    spec = load_grid(name)
+    cells = expand(spec, [], root=str(tmp_path))
+    assert spec["name"] == name and cells
+    assert {cell.path.parent for cell in cells} == {tmp_path / name}
+    assert not (tmp_path / name).exists()
 
 
 def test_list_shows_groups_and_mixer_fields(capsys):

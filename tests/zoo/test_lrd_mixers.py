@@ -205,15 +205,16 @@ def test_runs_under_bfloat16_autocast(overrides, name, extra):
     torch.testing.assert_close(y.float(), model(x), rtol=0.05, atol=0.05)
 
 
-def test_lrd_grid_expands_to_every_mixer_and_length():
-    """``grid=lrd``: the six mixers at state size 16 (legs_ssm: 1) on long_memory, L ∈ {256, 1024, 4096}, every
-    cell buildable (``expand`` builds each model once)."""
+@pytest.mark.parametrize("grid,lengths", [("lrd", (128, 256, 512, 1024)), ("lrd_long", (256, 1024, 4096))])
+def test_lrd_grid_expands_to_every_mixer_and_length(grid, lengths):
+    """``grid=lrd`` (CPU) and ``grid=lrd_long`` (GPU): the same six mixers at state size 16 (legs_ssm: 1) on
+    long_memory over their lengths L, every cell buildable (``expand`` builds each model once)."""
     from ablations.grid import expand, load_grid
 
-    cells = expand(load_grid("lrd"), [])
+    cells = expand(load_grid(grid), [])
     found = {(c.config["mixer"]["name"], c.config["task"]["seq_len"]) for c in cells}
     mixers = {"s6", "s4d", "b2s6", "attention", "ncs_ssm", "legs_ssm"}
-    assert len(cells) == 18 and found == {(m, L) for m in mixers for L in (256, 1024, 4096)}
+    assert len(cells) == 6 * len(lengths) and found == {(m, L) for m in mixers for L in lengths}
     assert all(c.config["task"]["name"] == "long_memory" and c.config["task"]["position"] == 0 for c in cells)
     states = {c.config["mixer"]["name"]: c.config["mixer"].get("n_state") for c in cells}
     assert states == {"s6": 16, "s4d": 16, "b2s6": 16, "attention": None, "ncs_ssm": 16, "legs_ssm": 1}
