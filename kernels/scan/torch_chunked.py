@@ -25,7 +25,7 @@ from kernels.scan.reference import step_size
 # Elements of the (b, W, d, n) volume of one window: bounds the memory of every intermediate.
 WINDOW_VOLUME = 1 << 18
 # Lanes b·d·n from which the step loop (T = 1) beats the chunks: its W ops per window then cost less than the
-# chunked sweeps' ~3 extra passes over the window (break-even measured at ~4096 on one thread, CPU of the README).
+# chunked sweeps' ~3 extra passes over the window (break-even ~4096 on 1 and 2 threads, kernels/scan/README.md).
 STEP_LOOP_LANES = 1 << 12
 
 
