@@ -315,4 +315,8 @@ def scan_triton(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
             "selective_scan: backend 'triton' needs CUDA tensors (or TRITON_INTERPRET=1 to run Triton's CPU "
             f"interpreter); got tensors on {args.u.device}. Use backend='torch' or 'auto' on the CPU."
         )
+    from kernels.scan.lti import lti_applies, lti_config, scan_lti
+
+    if lti_applies(args):
+        return scan_lti(args, lti_config(n, args.u.device))
     return scan_with_config(args, launch_config(b, L, d, n, h, args.u.device, is_complex=args.is_complex))

@@ -34,9 +34,11 @@ def _interpreted_kernels():
     """Fail loudly if the kernel modules were imported (by an earlier test) before TRITON_INTERPRET was set."""
     from triton.runtime.interpreter import InterpretedFunction
 
-    from kernels.scan import triton_bwd, triton_fwd
+    from kernels.scan import triton_bwd, triton_fwd, triton_lti
 
-    for kernel in (triton_fwd._fwd_kernel, triton_fwd._combine_kernel, triton_bwd._bwd_kernel):
+    kernels = (triton_fwd._fwd_kernel, triton_fwd._combine_kernel, triton_bwd._bwd_kernel,
+               triton_lti._lti_fwd_kernel, triton_lti._lti_bwd_kernel)  # fmt: skip
+    for kernel in kernels:
         assert isinstance(kernel, InterpretedFunction), "kernels were imported before TRITON_INTERPRET=1 was set"
 
 
@@ -223,3 +225,49 @@ def test_cpu_tensors_without_interpreter_raise(monkeypatch):
                            tensors["dt_bias"], True, "euler", tensors["initial_state"])  # fmt: skip
     with pytest.raises(RuntimeError, match="needs CUDA tensors"):
         autograd.scan_triton(args)
+
+
+# The time-invariant path (Δ (d,), B and C bias-only): chunked convolution by matrix products, kernels/scan/lti.py.
+LTI = dict(b_sel=False, c_sel=False, b_bias=True, c_bias=True, invariant_dt=True)
+
+
+def lti(**overrides):
+    """The time-invariant scan with ``lti_config`` keyword overrides (tile, group, batch rows per program)."""
+    from kernels.scan.lti import lti_config, scan_lti
+
+    return lambda args: scan_lti(args, lti_config(args.sizes[3], args.u.device, **overrides))
+
+
+@pytest.mark.parametrize(
+    "sizes, switches, overrides",
+    [
+        pytest.param((3, 37, 3, 4, 1), dict(complex_a=True, zoh=True, bias_complex=True), {},
+                     id="b3-L37-complex-zoh-all-switches"),
+        pytest.param((2, 29, 2, 5, 1), dict(complex_a=False, zoh=False, softplus=False, initial=False), {},
+                     id="b2-L29-real-euler-no-softplus"),
+        pytest.param((2, 16, 2, 17, 1), dict(complex_a=True, zoh=False, D=False, z=False, dt_bias=False), {},
+                     id="b2-L16-n17-one-chunk-states-padded-to-32"),
+        pytest.param((3, 300, 2, 3, 1), dict(complex_a=True, zoh=True, z=False), dict(bwd_batch=2),
+                     id="b3-L300-two-groups-batch-rows-2-per-program"),
+        pytest.param((1, 5, 2, 2, 1), dict(complex_a=False, zoh=True), {}, id="b1-L5-shorter-than-a-chunk"),
+    ],
+)  # fmt: skip
+def test_time_invariant_path_matches_reference(sizes, switches, overrides):
+    tensors, options = make_inputs(*sizes, torch.float32, **switches, **LTI)
+    check_against_reference(tensors, options, torch.float32, lti(**overrides))
+
+
+def test_time_invariant_path_low_precision_time_major():
+    tensors, options = make_inputs(2, 41, 3, 4, 1, torch.bfloat16, complex_a=True, zoh=True, **LTI)
+    check_against_reference(tensors, options, torch.bfloat16, lti(), layout=time_major)
+
+
+def test_time_invariant_path_is_taken():
+    """The backend sends bias-only, time-invariant scans to the convolution path and the others to the scan."""
+    from kernels.scan.lti import lti_applies
+
+    for switches, expected in [(LTI, True), (dict(LTI, invariant_dt=False), False), (dict(LTI, c_sel=True), False)]:
+        tensors, options = make_inputs(1, 4, 2, 2, 1, torch.float32, complex_a=True, zoh=True, **switches)
+        args = check_scan_args(*(tensors[k] for k in ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z")),
+                               tensors["dt_bias"], True, "zoh", tensors["initial_state"])  # fmt: skip
+        assert lti_applies(args) is expected
