@@ -3,7 +3,8 @@
 For every shape of issue 4's table: relative errors of the Triton backend against the float64 reference (forward,
 last state, every gradient; on one batch row and at most 4096 steps, where the step loop stays affordable),
 then median µs of forward and forward+backward for the Triton backend, the torch backend, and the peers that are
-present (mamba_ssm's ``selective_scan_fn``, an FFT-convolution S4D for the time-invariant shape). Each shape's
+present (mamba_ssm's ``selective_scan_fn``; for B2S6 the same on B and C materialised per channel, with Euler B
+since mamba_ssm has no zero-order hold; an FFT-convolution S4D for the time-invariant shape). Each shape's
 floor is max(bytes moved / measured copy bandwidth, exponentials / measured exp throughput). Writes
 ``gpu_bench.json`` and ``gpu_bench.md`` into ``--out``.
 """
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import selective_scan
-from kernels.bench import device_ceilings, floor_us
+from kernels.bench import device_ceilings, float64, floor_us, materialise_b2s6
 
 SHAPES = [
     # name, b, d, L, n, complex A, h, dtype, extra switches
@@ -77,8 +78,7 @@ def errors(shape):
     y, last, leaves = call(t, opts, "triton", grad=True)
     gy = torch.randn_like(y, dtype=torch.float32)
     (y.float() * gy).sum().backward()
-    t64 = {k: v.to(torch.complex128 if v.is_complex() else torch.float64) for k, v in t.items()}
-    y64, last64, leaves64 = call(t64, opts, "reference", grad=True)
+    y64, last64, leaves64 = call(float64(t), opts, "reference", grad=True)
     (y64 * gy.double()).sum().backward()
 
     def rel(a, r):
@@ -148,9 +148,15 @@ def mamba_inputs(t):
 
 
 def mamba_call(fn, t, grad):
+    """mamba_ssm's ``fn`` on ``mamba_inputs(t)``; y (b, d, L) and the leaves. With a B_bias (B2S6), B and C are
+    first built per channel (``kernels.bench.materialise_b2s6``, G = d) inside the call, so the materialisation
+    and its backward (the sums back to B, C, B_bias) are timed with the scan."""
     leaves = {k: v.detach().requires_grad_(grad) for k, v in t.items()}
-    y = fn(leaves["u"], leaves["dt"], leaves["A"], leaves["B"], leaves["C"], D=leaves["D"], z=leaves["z"],
-           delta_bias=leaves["dt_bias"], delta_softplus=True)  # fmt: skip
+    B, C = leaves["B"], leaves["C"]
+    if "B_bias" in leaves:
+        B, C = materialise_b2s6(B, C, leaves["B_bias"], leaves["u"].dtype)
+    y = fn(leaves["u"], leaves["dt"], leaves["A"], B, C, D=leaves["D"], z=leaves["z"], delta_bias=leaves["dt_bias"],
+           delta_softplus=True)  # fmt: skip
     return y, leaves
 
 
@@ -226,6 +232,12 @@ def bench_shape(shape, peer, ceilings, with_torch):
         row["mamba_us"] = fwd_and_fwdbwd(lambda grad: mamba_call(peer, t_m, grad))
         y_m = mamba_call(peer, mamba_inputs(t_small), False)[0].transpose(1, 2)
         row["errors_vs_float64"]["mamba_y"] = ((y_m.double() - y_ref).norm() / y_ref.norm()).item()
+    if peer is not None and kind == "b2s6":  # mamba_ssm on B, C materialised per channel: Euler, not ZOH
+        t_m = mamba_inputs(t)
+        row["mamba_materialised_us"] = fwd_and_fwdbwd(lambda grad: mamba_call(peer, t_m, grad))
+        y_m = mamba_call(peer, mamba_inputs(t_small), False)[0].transpose(1, 2)
+        y_euler = call(float64(t_small), dict(opts, discretization="euler"), "reference")[0]
+        row["errors_vs_float64"]["mamba_materialised_y"] = ((y_m.double() - y_euler).norm() / y_euler.norm()).item()
     row["floor_us"] = floor_us(scan_case(shape), ceilings)
     row["seconds"] = time.time() - t0
     return row
@@ -329,12 +341,14 @@ def markdown(rows, meta):
         "×peer | floor fwd / fwd+bwd µs | ×floor fwd / fwd+bwd | rel err y, grads (peer y) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    labels = {"mamba_us": "mamba", "mamba_materialised_us": "mamba, B/C per channel, Euler", "fft_us": "fft"}
     for r in rows:
-        peer_key = "mamba_us" if "mamba_us" in r else ("fft_us" if "fft_us" in r else None)
-        peer = f"{cell(r, peer_key, 0)} / {cell(r, peer_key, 1)} ({peer_key[:-3]})" if peer_key else "—"
+        peer_key = next((key for key in labels if key in r), None)
+        peer = f"{cell(r, peer_key, 0)} / {cell(r, peer_key, 1)} ({labels[peer_key]})" if peer_key else "—"
         err = r["errors_vs_float64"]
         grads = max(v for k, v in err.items() if k.startswith("d"))
-        peer_err = f" ({err['mamba_y']:.1e})" if "mamba_y" in err else ""
+        peer_y = peer_key and peer_key[:-3] + "_y"  # the materialised peer's error is against the Euler reference
+        peer_err = f" ({err[peer_y]:.1e})" if peer_y in err else ""
         lines.append(
             f"| {r['shape']} | {r['triton_us'][0]:.0f} | {r['triton_us'][1]:.0f} | {cell(r, 'torch_us', 0)} / "
             f"{cell(r, 'torch_us', 1)} | {ratio(r, 'torch_us')} | {peer} | {ratio(r, peer_key) if peer_key else '—'} | "
@@ -342,6 +356,13 @@ def markdown(rows, meta):
             f"{r['triton_us'][0] / r['floor_us'][0]:.1f} / {r['triton_us'][1] / r['floor_us'][1]:.1f} | "
             f"{err['y']:.1e}, {grads:.1e}{peer_err} |"
         )
+    if any("mamba_materialised_us" in r for r in rows):
+        lines += [
+            "",
+            "mamba, B/C per channel, Euler: mamba_ssm's `selective_scan_fn` on B + B_bias and C built per channel "
+            "(G = d, materialisation timed) with Euler B (it has no zero-order hold), timed against the Triton "
+            "scan's ZOH; its y error is against the float64 reference run with Euler on the same inputs.",
+        ]
     return "\n".join(lines) + "\n"
 
 

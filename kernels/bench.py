@@ -9,7 +9,9 @@ and a markdown table of the same name.
 
 Extending it: a new implementation or a peer (mamba_ssm's ``selective_scan_fn``, an FFT-convolution S4D)
 is one :func:`register_runner` call with a ``supports`` predicate (peers run only the shapes they can
-express; ``fft_s4d`` and ``mamba_ssm`` are registered); a new shape is a :class:`ScanCase` in :data:`SHAPE_SETS`
+express; ``fft_s4d``, ``mamba_ssm`` and, for B2S6, ``mamba_ssm_materialised`` are registered; a runner that
+computes another variant of a case, like mamba_ssm's Euler-only B, says so with ``computes=`` and is compared with
+the reference run that way); a new shape is a :class:`ScanCase` in :data:`SHAPE_SETS`
 (``--shapes gpu`` is issue 4's table); further columns (a bandwidth floor, say) are keys added to the records in
 :func:`measure`. ``benchmarks/gpu_bench.py`` is the one-call GPU check (floors, tiling sweeps, mamba_ssm built
 from source).
@@ -202,20 +204,27 @@ SHAPE_SETS: dict[str, dict[str, ScanCase]] = {
 
 @dataclass(frozen=True)
 class Runner:
-    """A timed implementation: ``fn(inputs)`` returns the scan's ``y``; ``supports(case, device)`` filters shapes."""
+    """A timed implementation: ``fn(inputs)`` returns the scan's ``y``; ``supports(case, device)`` filters shapes.
+
+    ``computes``: switches of the contract the implementation overrides (``{"discretization": "euler"}`` for a
+    peer that has no zero-order hold); its errors are measured against the float64 reference run with them.
+    """
 
     fn: Callable[[dict], torch.Tensor]
     supports: Callable[[ScanCase, str], bool]
+    computes: dict = dataclasses.field(default_factory=dict)
 
 
 RUNNERS: dict[str, Runner] = {}
 
 
-def register_runner(name: str, supports: Callable[[ScanCase, str], bool] = lambda case, device: True):
+def register_runner(
+    name: str, supports: Callable[[ScanCase, str], bool] = lambda case, device: True, computes: dict | None = None
+):
     """Decorator: register ``fn(inputs) -> y`` as the benchmarked implementation ``name``."""
 
     def register(fn):
-        RUNNERS[name] = Runner(fn, supports)
+        RUNNERS[name] = Runner(fn, supports, dict(computes or {}))
         return fn
 
     return register
@@ -260,20 +269,66 @@ register_runner(
 )(_fft_s4d)
 
 
-def _mamba_ssm(inputs: dict) -> torch.Tensor:
-    """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; real A, selective B/C, Euler)."""
-    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+def _mamba_call(inputs: dict, B: torch.Tensor, C: torch.Tensor, selective_scan_fn=None) -> torch.Tensor:
+    """mamba_ssm's ``selective_scan_fn`` (by default the installed one) on the contract's ``inputs``, with B and C
+    already in its (b, G, n, L) layout; u, dt, z go in as (b, d, L) views. Returns y (b, L, d)."""
+    if selective_scan_fn is None:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
-    def float32(name):  # mamba_ssm takes A, D and delta_bias in float32 only
-        return None if inputs.get(name) is None else inputs[name].float()
+    def float32(name):  # mamba_ssm takes A (float32 or complex64), D and delta_bias in single precision only
+        x = inputs.get(name)
+        return None if x is None else x.to(torch.complex64 if x.is_complex() else torch.float32)
+
+    def channels_first(name):
+        return None if inputs.get(name) is None else inputs[name].transpose(1, 2)
 
     y = selective_scan_fn(
-        inputs["u"].transpose(1, 2), inputs["dt"].transpose(1, 2), float32("A"), inputs["B"].permute(0, 2, 3, 1),
-        inputs["C"].permute(0, 2, 3, 1), D=float32("D"),
-        z=None if inputs.get("z") is None else inputs["z"].transpose(1, 2), delta_bias=float32("dt_bias"),
-        delta_softplus=inputs["dt_softplus"],
+        channels_first("u"), channels_first("dt"), float32("A"), B, C, D=float32("D"), z=channels_first("z"),
+        delta_bias=float32("dt_bias"), delta_softplus=inputs["dt_softplus"],
     )  # fmt: skip
     return y.transpose(1, 2)
+
+
+def _mamba_ssm(inputs: dict) -> torch.Tensor:
+    """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; real A, selective B/C, Euler)."""
+    return _mamba_call(inputs, inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1))
+
+
+def materialise_b2s6(B: torch.Tensor, C: torch.Tensor, B_bias: torch.Tensor, dtype: torch.dtype):
+    """B2S6's B and C as mamba_ssm's variable B, C with one group per channel (G = d), for complex A.
+
+    B, C: (b, h, n, L), real or complex, shared by the d/h channels of each block (mamba_ssm's grouped layout);
+    B_bias: (d, n), real or complex, added at every step. Returns B_eff, C_eff of shape (b, d, n, 2L) in
+    ``dtype`` (u's): B_eff[b, c, :, t] = B[b, c // (d/h), :, t] + B_bias[c], C_eff likewise without a bias
+    (a real C gets zero imaginary parts), each complex value stored as (re, im) pairs along the last axis.
+    That is how mamba_ssm takes a variable B or C with complex A: ``selective_scan_cuda`` checks that its dtype
+    is u's and its shape (b, G, n, 2L), and ``selective_scan_ref`` reads it as ``view_as_complex`` of
+    "... (L two)"; C must have the same G as B (its shape check uses B's group count).
+    """
+    b, h, n, L = B.shape
+    d = B_bias.shape[0]
+    B_eff = B[:, :, None] + B_bias.view(h, d // h, n, 1)  # (b, h, d/h, n, L)
+    cdtype = torch.promote_types(B_eff.dtype, torch.promote_types(C.dtype, torch.complex64))
+    B_eff, C_eff = B_eff.to(cdtype), C[:, :, None].expand(b, h, d // h, n, L).to(cdtype)
+
+    def interleaved(x):  # (b, h, d/h, n, L) complex -> (b, d, n, 2L) real, (re, im) per step
+        return torch.view_as_real(x).to(dtype).reshape(b, d, n, 2 * L)
+
+    return interleaved(B_eff), interleaved(C_eff)
+
+
+def mamba_ssm_materialised(inputs: dict, selective_scan_fn=None) -> torch.Tensor:
+    """Peer for B2S6 (selective B plus B_bias, complex A): mamba_ssm's ``selective_scan_fn`` on B and C built per
+    channel (:func:`materialise_b2s6`, part of the timed work: it is what a user of mamba_ssm has to do).
+
+    mamba_ssm has no zero-order hold for B (B̄ = Δ·B), so this computes the contract with
+    ``discretization="euler"`` whatever the case asks: a timing peer of the ZOH scan, compared for accuracy
+    with the Euler reference. ``selective_scan_fn`` (default: the installed mamba_ssm's) is injectable, so
+    tests can pass a pure-torch model of it. Returns y (b, L, d).
+    """
+    B, C = materialise_b2s6(inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1), inputs["B_bias"],
+                            inputs["u"].dtype)  # fmt: skip
+    return _mamba_call(inputs, B, C, selective_scan_fn)
 
 
 def _mamba_importable() -> bool:
@@ -294,6 +349,20 @@ register_runner(
         and _mamba_importable()
     ),
 )(_mamba_ssm)
+
+register_runner(
+    "mamba_ssm_materialised",
+    supports=lambda case, device: (
+        device == "cuda"
+        and case.complex_A
+        and case.B == "both"
+        and case.C == "selective"
+        and case.dt == "selective"
+        and not case.initial_state
+        and _mamba_importable()
+    ),
+    computes={"discretization": "euler"},
+)(mamba_ssm_materialised)
 
 
 def _sync(device: str) -> None:
@@ -326,14 +395,21 @@ def _rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmup: int = 1) -> list[dict]:
-    """Time ``runners`` side by side on ``case`` and compare each with the float64 reference; one record each."""
+    """Time ``runners`` side by side on ``case`` and compare each with the float64 reference (run with the switches
+    the runner overrides, :attr:`Runner.computes`); one record each."""
     inputs = case.inputs(getattr(torch, case.dtype), device)
     grad_inputs, names = _differentiable(inputs)
     upstream = torch.randn(case.b, case.L, case.d, device=device, dtype=inputs["u"].dtype)
 
-    exact_inputs, _ = _differentiable(float64(inputs))
-    y_exact = RUNNERS["reference"].fn(exact_inputs)
-    grads_exact = torch.autograd.grad(y_exact, [exact_inputs[k] for k in names], upstream.double())
+    exact = {}  # sorted overrides -> float64 reference y and gradients
+
+    def reference(computes):
+        key = tuple(sorted(computes.items()))
+        if key not in exact:
+            exact_inputs, _ = _differentiable(float64(inputs) | computes)
+            y = RUNNERS["reference"].fn(exact_inputs)
+            exact[key] = y, torch.autograd.grad(y, [exact_inputs[k] for k in names], upstream.double())
+        return exact[key]
 
     def forward(name):
         def run():
@@ -353,6 +429,7 @@ def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmu
     records = []
     for name in runners:
         y, grads = forward_backward(name)()
+        y_exact, grads_exact = reference(RUNNERS[name].computes)
         records.append(
             {
                 "shape": case.name,
@@ -362,6 +439,7 @@ def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmu
                 "rel_err_y": _rel_err(y, y_exact),
                 "rel_err_grad": max(_rel_err(g, e) for g, e in zip(grads, grads_exact, strict=True)),
             }
+            | ({"computes": RUNNERS[name].computes} if RUNNERS[name].computes else {})
         )
     for i in range(warmup + repeats):
         for name in runners:
@@ -488,7 +566,7 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
     for r in records:
         s = r.get("speedup", {}).get(baseline, {})
         lines.append(
-            f"| {r['name'] + ': ' if 'name' in r else ''}{r['shape']} | {r['backend']} "
+            f"| {r['name'] + ': ' if 'name' in r else ''}{r['shape']} | {r['backend']}{_computes(r)} "
             f"| {r['fwd_us']:.0f} | {r['fwd_bwd_us']:.0f} "
             f"| {s.get('fwd_us', float('nan')):.1f}× | {s.get('fwd_bwd_us', float('nan')):.1f}× "
             f"| {r['rel_err_y']:.1e} | {r['rel_err_grad']:.1e} |"
@@ -502,6 +580,12 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
         lines[lines.index(next(x for x in lines if x.startswith("| shape")))] += " × floor fwd / fwd+bwd |"
         lines[lines.index(next(x for x in lines if x.startswith("|---|")))] += "---:|"
     return "\n".join(lines) + "\n"
+
+
+def _computes(record: dict) -> str:
+    """`` (discretization=euler)`` for a runner that computes another variant of the case (``Runner.computes``)."""
+    computes = record.get("computes")
+    return f" ({', '.join(f'{k}={v}' for k, v in computes.items())})" if computes else ""
 
 
 def _loads(load) -> str:
