@@ -12,6 +12,8 @@ floor is max(bytes moved / measured copy bandwidth, exponentials / measured exp 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import math
 import time
@@ -244,9 +246,10 @@ def bench_shape(shape, peer, ceilings, with_torch):
 
 
 def sweep(shape, configs):
-    """µs (fwd, fwd+bwd) of the Triton scan per tiling (``launch_config`` keyword overrides) on one shape,
-    time-major inputs; each tiling's y and du are compared with the first tiling's (relative error)."""
-    from kernels.scan import autograd
+    """µs (fwd, fwd+bwd) of the Triton scan per tiling (``launch_config`` keyword overrides; ``lti_config`` ones
+    for the time-invariant s4d shape) on one shape, time-major inputs; each tiling's y and du are compared with the
+    first tiling's (relative error)."""
+    from kernels.scan import autograd, lti
     from kernels.scan.contract import check_scan_args
 
     name, b, d, L, n, complex_a, h, dtype, kind = shape
@@ -255,11 +258,17 @@ def sweep(shape, configs):
     gy = torch.randn(b, L, d, device="cuda", dtype=dtype)
     out, first = {}, None
     for overrides in configs:
-        cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, is_complex=complex_a, **overrides)
-        key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}"
-               f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}")  # fmt: skip
+        if kind == "s4d":
+            cfg = lti.lti_config(n, t["u"].device, **overrides)
+            key = "-".join(f"{k}{v}" for k, v in dataclasses.asdict(cfg).items())
+            scan = functools.partial(lti.scan_lti, cfg=cfg)
+        else:
+            cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, is_complex=complex_a, **overrides)
+            key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}"
+                   f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}")  # fmt: skip
+            scan = functools.partial(autograd.scan_with_config, cfg=cfg)
 
-        def make(grad, cfg=cfg):
+        def make(grad, scan=scan):
             leaves = {k: v.detach().requires_grad_(grad and (v.is_floating_point() or v.is_complex()))
                       for k, v in t.items()}  # fmt: skip
             args = check_scan_args(
@@ -267,7 +276,7 @@ def sweep(shape, configs):
                 leaves.get("C_bias"), leaves.get("D"), leaves.get("z"), leaves.get("dt_bias"), True,
                 opts["discretization"], None,
             )  # fmt: skip
-            return autograd.scan_with_config(args, cfg)[0], leaves
+            return scan(args)[0], leaves
 
         try:
             y, leaves = make(True)
