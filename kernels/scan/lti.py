@@ -21,14 +21,14 @@ from kernels.scan.contract import ScanArgs
 
 @dataclass(frozen=True)
 class LTIConfig:
-    """Chunks of ``tile`` steps, ``rows`` chunks per tile of the matrix products, states padded to ``block_n``;
-    ``bwd_batch`` batch rows per program of the backward's products (each program keeps partial sums of the
-    operators' gradients); ``precision`` is ``tl.dot``'s input precision (``"ieee"``: float32 products;
-    ``"tf32x3"``: three tensor-core passes, nearly as accurate)."""
+    """Chunks of ``tile`` steps, ``group`` chunks per tile of the recurrence, states padded to ``block_n``;
+    ``fwd_batch`` / ``bwd_batch`` batch rows per program; ``precision`` is ``tl.dot``'s input precision
+    (``"ieee"``: float32 products; ``"tf32x3"``: three tensor-core passes, about as accurate)."""
 
     tile: int
-    rows: int
+    group: int
     block_n: int
+    fwd_batch: int
     bwd_batch: int
     num_warps: int
     bwd_num_warps: int
@@ -45,9 +45,9 @@ def lti_config(n: int, device: torch.device, **overrides) -> LTIConfig:
     interpreter."""
     block_n = max(16, triton.next_power_of_2(n))
     if interpreting() or device.type != "cuda":
-        base = dict(tile=16, rows=16, bwd_batch=2, num_warps=1, bwd_num_warps=1, precision="ieee")
+        base = dict(tile=16, group=16, fwd_batch=1, bwd_batch=2, num_warps=1, bwd_num_warps=1, precision="ieee")
     else:
-        base = dict(tile=64, rows=64, bwd_batch=4, num_warps=4, bwd_num_warps=4, precision="tf32x3")
+        base = dict(tile=32, group=16, fwd_batch=1, bwd_batch=4, num_warps=4, bwd_num_warps=8, precision="ieee")
     return LTIConfig(block_n=block_n, **{**base, **overrides})
 
 
@@ -102,40 +102,46 @@ class _LTIScan(torch.autograd.Function):
         n = P.shape[1]
         is_complex = P.is_complex()
         pair = (2,) if is_complex else ()
-        e = torch.empty(b, d, -(-L // cfg.tile), n, *pair, device=u.device, dtype=torch.float32)
+        n_chunks = -(-L // cfg.tile)
+        n_groups = -(-n_chunks // cfg.group)
+        f32 = dict(device=u.device, dtype=torch.float32)
+        ck = torch.empty(b, d, n_groups, n, *pair, **f32)
+        ck[:, :, 0] = 0 if h0 is None else _as_pairs(h0)
+        e_last = torch.empty(b, d, n, *pair, **f32)
         y = torch.empty_like(u, dtype=out_dtype)
         ops = [_as_pairs(t) for t in (toep_t, W, V, P)]
         D32 = None if D is None else D.float().contiguous()
-        launch_lti_forward(u, y, *ops, D32, None if h0 is None else _as_pairs(h0), e, n, cfg, is_complex)
-        ctx.save_for_backward(u, *ops, D32, e)
-        ctx.settings = (n, cfg, is_complex, *(None if t is None else t.dtype for t in (D, h0)))
-        return y, _from_pairs(e[:, :, -1], is_complex)
+        launch_lti_forward(u, y, *ops, D32, ck, e_last, n, n_chunks, n_groups, cfg, is_complex)
+        ctx.save_for_backward(u, *ops, D32, ck)
+        dtypes = [None if t is None else t.dtype for t in (D, h0)]
+        ctx.settings = (n, n_chunks, n_groups, cfg, is_complex, *dtypes)
+        return y, _from_pairs(e_last, is_complex)
 
     @staticmethod
     def backward(ctx, dy, de_last):
         from kernels.scan.triton_lti import launch_lti_backward
 
-        u, toep_t, W, V, P, D32, e = ctx.saved_tensors
-        n, cfg, is_complex, D_dtype, h0_dtype = ctx.settings
+        u, toep_t, W, V, P, D32, ck = ctx.saved_tensors
+        n, n_chunks, n_groups, cfg, is_complex, D_dtype, h0_dtype = ctx.settings
         b, L, d = u.shape
         T = cfg.tile
         pair = (2,) if is_complex else ()
         f32 = dict(device=u.device, dtype=torch.float32)
         dy = same_layout(dy, time_major(u))
         du = torch.empty_like(dy, dtype=u.dtype)
-        seed = torch.zeros(b, d, n, *pair, **f32) if de_last is None else _as_pairs(de_last)
+        de_last = torch.zeros(b, d, n, *pair, **f32) if de_last is None else _as_pairs(de_last)
         n_parts = -(-b // cfg.bwd_batch)
         parts = (
             torch.empty(n_parts, d, T, T, **f32),
             torch.empty(n_parts, d, T, n, *pair, **f32),
             torch.empty(n_parts, d, n, T, *pair, **f32),
+            torch.empty(n_parts, d, n, *pair, **f32),
             None if D_dtype is None else torch.empty(n_parts, d, **f32),
-            torch.empty(b, d, n, *pair, **f32),
         )
         dh0 = torch.empty(b, d, n, *pair, **f32)
-        launch_lti_backward(u, dy, du, toep_t, W, V, P, D32, e, seed, torch.empty_like(e), parts, dh0, n, cfg,
+        launch_lti_backward(u, dy, du, toep_t, W, V, P, D32, ck, de_last, parts, dh0, n, n_chunks, n_groups, cfg,
                             is_complex)  # fmt: skip
-        d_toep, dW, dV, dD, dP = (None if t is None else t.sum(0) for t in parts)
+        d_toep, dW, dV, dP, dD = (None if t is None else t.sum(0) for t in parts)
         return (
             du, d_toep, _from_pairs(dW, is_complex), _from_pairs(dV, is_complex), _from_pairs(dP, is_complex),
             None if D_dtype is None else dD.to(D_dtype),

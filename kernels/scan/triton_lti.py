@@ -1,29 +1,30 @@
 """Triton kernels of the time-invariant scan: Δ of shape (d,) and B, C given by their per-channel biases only.
 
 With Ā, B̄, C̃ the same at every step, channel c's scan is a causal convolution, and in chunks of ``T`` steps it
-becomes matrix products (the operators are built by ``kernels/scan/lti.py``). With ``U_q`` the T inputs of chunk q
-of one channel and batch row (a row of a ``[ROWS, T]`` tile):
+becomes matrix products (the operators are built by ``kernels/scan/lti.py``). For the chunks q of one channel and
+batch row, taken ``GC`` at a time as the rows of a ``[GC, T]`` tile ``U`` (row q holds steps q·T … q·T + T − 1):
 
-    S_q = U_q·W                          chunk q's own contribution to the state after it   (W[k] = Ā^{T−1−k} B̄)
-    E_q = P·E_{q−1} + S_{q−1}, E_0 = h0  the state entering chunk q                          (P = Ā^T)
+    F_q = P·F_{q−1} + U_q·W              state after chunk q      (W[k] = Ā^{T−1−k} B̄, P = Ā^T, F_{−1} = h0)
+    E_q = F_{q−1}                        state entering chunk q   (a shift of F's rows: one product with a 0/1 matrix)
     Y_q = U_q·Toepᵀ + Re(E_q·V) + D·U_q  (Toepᵀ[k, t] = K[t − k], the first T taps; V[:, t] = κ C̃ Ā^{t+1})
 
-Three kernels, as in Mamba-2's chunked scan: the chunk states (``_chunk_states``, a product per tile of chunks,
-all chunks in parallel), the pass over chunks (``_pass_states``, one lane per (batch, channel, state), a loop over
-the chunks, writing E over S), the outputs (``_outputs``). E, (b, d, L/T, n), is what the backward keeps.
+The recurrence over the rows is one ``tl.associative_scan`` along the tile's first axis, its carry passes from
+group to group; every product with W, V, Toep is a ``tl.dot``. Nothing of size (b, L, d, n) exists, and the work
+per element is 2T + 9n multiply-adds (complex n) instead of an exponential and a scan step per state.
 
-The backward mirrors them. ``_state_grads``: ∂E_q = ∂Y_q·(κ C̃ Ā^{t+1})ᴴ and the partial sum of ∂V = Σ conj(E_q)ᵀ·∂Y_q;
-``_pass_grads``: G_q = ∂S_q = ∂E_{q+1} + conj(P)·G_{q+1} backwards over the chunks, ∂P = Σ G_q·conj(E_q),
-∂h0 = ∂E_0 + conj(P)·G_0; ``_input_grads``: ∂U_q = ∂Y_q·Toep + D·∂Y_q + Re(G_q·Wᴴ), and the partial sums
-∂Toepᵀ = Σ U_qᵀ·∂Y_q, ∂W = Σ U_qᵀ·G_q, ∂D = Σ ∂Y_q·U_q. A program of those two owns one channel and ``BATCH``
-batch rows and keeps its partial sums in registers; the host adds the programs' partials. Complex tensors travel as
-``torch.view_as_real`` (…, 2) float32 pairs.
+The backward recomputes F and E per group from the carries the forward kept (one state per ``GC·T`` steps),
+walking the groups from last to first: with G_q = ∂/∂F_q, the adjoint recurrence G_q = ∂F_q + conj(P)·G_{q+1} is a
+reversed scan, and ∂U, ∂Toep, ∂W, ∂V, ∂P, ∂D follow as products (formulas in ``benchmarks/README.md``). A program
+owns one channel and ``BATCH`` batch rows and writes one partial sum per operator, summed on the host. Complex
+tensors travel as ``torch.view_as_real`` (…, 2) float32 pairs.
 """
 
 from __future__ import annotations
 
 import triton
 import triton.language as tl
+
+from kernels.scan.triton_fwd import _combine_complex, _combine_real
 
 
 @triton.jit
@@ -46,202 +47,181 @@ def _store_pair(ptr, offsets, re, im, mask, IS_COMPLEX: tl.constexpr):
 
 
 @triton.jit
-def _chunk_tile(p_x, o_row, s_l, q, o_t, L, T: tl.constexpr):
-    """The [ROWS, T] tile of chunks ``q`` of one (batch, channel) row of a (b, L, d) tensor (0 past L), float32,
-    and its offsets and mask."""
-    tau = (q[:, None] * T + o_t[None, :]).to(tl.int64)
-    m = tau < L
-    return tl.load(p_x + o_row + tau * s_l, mask=m, other=0.0).to(tl.float32), o_row + tau * s_l, m
+def _row(x, rows, j):
+    """Row ``j`` of a [GC, N] tile, as an [N] vector."""
+    return tl.sum(tl.where((rows == j)[:, None], x, 0.0), 0)
 
 
 @triton.jit
-def _chunk_states(
-    p_u, p_w, p_s, L, n, n_chunks, s_ub, s_uc, s_ul,
-    T: tl.constexpr, ROWS: tl.constexpr, BN: tl.constexpr, IS_COMPLEX: tl.constexpr, PREC: tl.constexpr,
-):  # fmt: skip
-    """S (b, d, L/T, n[, 2]) = U·W for a tile of chunks (grid: channel, batch row, tile of chunks)."""
-    c, bb, qb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
-    d = tl.num_programs(0)
-    q = qb * ROWS + tl.arange(0, ROWS)
-    o_t, o_n = tl.arange(0, T), tl.arange(0, BN)
-    m_n = o_n < n
-    U, _, _ = _chunk_tile(p_u, bb.to(tl.int64) * s_ub + c.to(tl.int64) * s_uc, s_ul, q, o_t, L, T)
-    w_re, w_im = _load_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], m_n[None, :], IS_COMPLEX)
-    o_s = ((bb * d + c).to(tl.int64) * n_chunks + q[:, None]) * n + o_n[None, :]
-    m_s = (q < n_chunks)[:, None] & m_n[None, :]
+def _group_states(U, w_re, w_im, p_re, p_im, h_re, h_im, shift, rows,
+                  GC: tl.constexpr, BN: tl.constexpr, IS_COMPLEX: tl.constexpr, PREC: tl.constexpr):  # fmt: skip
+    """States after (F) and entering (E) each chunk of a group, [GC, BN] tiles, from the state ``h`` before it."""
+    zeros = tl.zeros([GC, BN], tl.float32)
     s_re = tl.dot(U, w_re, input_precision=PREC)
     if IS_COMPLEX:
         s_im = tl.dot(U, w_im, input_precision=PREC)
+        a_re, a_im, f_re, f_im = tl.associative_scan(
+            (zeros + p_re[None, :], zeros + p_im[None, :], s_re, s_im), 0, _combine_complex
+        )
+        f_re, f_im = (f_re + a_re * h_re[None, :] - a_im * h_im[None, :],
+                      f_im + a_re * h_im[None, :] + a_im * h_re[None, :])  # fmt: skip
+        first = (rows == 0)[:, None]
+        e_re = tl.dot(shift, f_re, input_precision=PREC) + tl.where(first, h_re[None, :], 0.0)
+        e_im = tl.dot(shift, f_im, input_precision=PREC) + tl.where(first, h_im[None, :], 0.0)
     else:
-        s_im = s_re
-    _store_pair(p_s, o_s, s_re, s_im, m_s, IS_COMPLEX)
+        a_re, f_re = tl.associative_scan((zeros + p_re[None, :], s_re), 0, _combine_real)
+        f_re += a_re * h_re[None, :]
+        e_re = tl.dot(shift, f_re, input_precision=PREC) + tl.where((rows == 0)[:, None], h_re[None, :], 0.0)
+        f_im, e_im = f_re, e_re
+    return f_re, f_im, e_re, e_im
 
 
 @triton.jit
-def _pass_states(p_s, p_p, p_h0, lanes, d, n, n_chunks, BLOCK: tl.constexpr, HAS_H0: tl.constexpr,
-                 IS_COMPLEX: tl.constexpr):  # fmt: skip
-    """E_q = P·E_{q−1} + S_{q−1} over the chunks, written over S; one lane per (batch, channel, state)."""
-    lane = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
-    m = lane < lanes
-    row, k = lane // n, lane % n  # row = batch·d + channel
-    p_re, p_im = _load_pair(p_p, (row % d) * n + k, m, IS_COMPLEX)
-    if HAS_H0:
-        h_re, h_im = _load_pair(p_h0, lane, m, IS_COMPLEX)
-    else:
-        h_re = tl.zeros([BLOCK], tl.float32)
-        h_im = tl.zeros([BLOCK], tl.float32)
-    o = row * n_chunks * n + k
-    for q in range(n_chunks):
-        s_re, s_im = _load_pair(p_s, o + q * n, m, IS_COMPLEX)
-        _store_pair(p_s, o + q * n, h_re, h_im, m, IS_COMPLEX)
-        if IS_COMPLEX:
-            h_re, h_im = p_re * h_re - p_im * h_im + s_re, p_re * h_im + p_im * h_re + s_im
-        else:
-            h_re = p_re * h_re + s_re
-
-
-@triton.jit
-def _outputs(
-    p_u, p_y, p_toep, p_v, p_e, p_D, L, n, n_chunks, s_ub, s_uc, s_ul, s_yb, s_yc, s_yl,
-    T: tl.constexpr, ROWS: tl.constexpr, BN: tl.constexpr, IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr,
-    PREC: tl.constexpr,
+def _lti_fwd_kernel(
+    p_u, p_y, p_toep, p_w, p_v, p_p, p_D, p_ck, p_elast,
+    batch, L, n, n_chunks, n_groups, s_ub, s_uc, s_ul, s_yb, s_yc, s_yl,
+    T: tl.constexpr, GC: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr,
+    IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
 ):  # fmt: skip
-    """Y = U·Toepᵀ + Re(E·V) + D·U for a tile of chunks (grid: channel, batch row, tile of chunks)."""
-    c, bb, qb = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    """y and the group carries of one channel (program axis 0) for ``BATCH`` batch rows (axis 1).
+
+    ``p_ck`` (b, d, n_groups, n[, 2]) holds the initial state in group slot 0 on entry and receives the state
+    before every later group; ``p_elast`` (b, d, n[, 2]) receives the state entering the last chunk."""
+    c = tl.program_id(0)
     d = tl.num_programs(0)
-    q = qb * ROWS + tl.arange(0, ROWS)
-    o_t, o_n = tl.arange(0, T), tl.arange(0, BN)
+    rows = tl.arange(0, GC)
+    o_t = tl.arange(0, T)
+    o_n = tl.arange(0, BN)
     m_n = o_n < n
-    U, _, m = _chunk_tile(p_u, bb.to(tl.int64) * s_ub + c.to(tl.int64) * s_uc, s_ul, q, o_t, L, T)
-    o_e = ((bb * d + c).to(tl.int64) * n_chunks + q[:, None]) * n + o_n[None, :]
-    e_re, e_im = _load_pair(p_e, o_e, (q < n_chunks)[:, None] & m_n[None, :], IS_COMPLEX)
-    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
-    toep = tl.load(p_toep + c * T * T + o_t[:, None] * T + o_t[None, :])
-    Y = tl.dot(U, toep, input_precision=PREC) + tl.dot(e_re, v_re, input_precision=PREC)
-    if IS_COMPLEX:
-        Y -= tl.dot(e_im, v_im, input_precision=PREC)
-    if HAS_D:
-        Y += tl.load(p_D + c).to(tl.float32) * U
-    tau = (q[:, None] * T + o_t[None, :]).to(tl.int64)
-    tl.store(p_y + bb.to(tl.int64) * s_yb + c.to(tl.int64) * s_yc + tau * s_yl, Y.to(p_y.dtype.element_ty), mask=m)
-
-
-@triton.jit
-def _state_grads(
-    p_dy, p_v, p_e, p_de, p_dv, batch, L, n, n_chunks, s_gb, s_gc, s_gl,
-    T: tl.constexpr, ROWS: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr, IS_COMPLEX: tl.constexpr,
-    PREC: tl.constexpr,
-):  # fmt: skip
-    """∂E (b, d, L/T, n[, 2]) = κ ∂Y·(Re V − i Im V)ᵀ per chunk, and this program's partial sum of ∂V."""
-    c, pb = tl.program_id(0), tl.program_id(1)
-    d = tl.num_programs(0)
-    o_t, o_n = tl.arange(0, T), tl.arange(0, BN)
-    m_n = o_n < n
-    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
-    acc_re = tl.zeros([BN, T], tl.float32)
-    acc_im = tl.zeros([BN, T], tl.float32)
-    for i in range(BATCH):
-        bb = pb * BATCH + i
-        if bb < batch:
-            for q0 in range(0, n_chunks, ROWS):
-                q = q0 + tl.arange(0, ROWS)
-                dY, _, _ = _chunk_tile(p_dy, bb.to(tl.int64) * s_gb + c.to(tl.int64) * s_gc, s_gl, q, o_t, L, T)
-                o_e = ((bb * d + c).to(tl.int64) * n_chunks + q[:, None]) * n + o_n[None, :]
-                m_e = (q < n_chunks)[:, None] & m_n[None, :]
-                e_re, e_im = _load_pair(p_e, o_e, m_e, IS_COMPLEX)
-                acc_re += tl.dot(tl.trans(e_re), dY, input_precision=PREC)
-                de_re = tl.dot(dY, tl.trans(v_re), input_precision=PREC)
-                if IS_COMPLEX:
-                    acc_im -= tl.dot(tl.trans(e_im), dY, input_precision=PREC)
-                    de_im = -tl.dot(dY, tl.trans(v_im), input_precision=PREC)
-                else:
-                    de_im = de_re
-                _store_pair(p_de, o_e, de_re, de_im, m_e, IS_COMPLEX)
-    _store_pair(p_dv, (pb * d + c).to(tl.int64) * n * T + o_n[:, None] * T + o_t[None, :], acc_re, acc_im,
-                m_n[:, None], IS_COMPLEX)  # fmt: skip
-
-
-@triton.jit
-def _pass_grads(p_de, p_e, p_p, p_seed, p_dp, p_dh0, lanes, d, n, n_chunks, BLOCK: tl.constexpr,
-                IS_COMPLEX: tl.constexpr):  # fmt: skip
-    """G_q = ∂E_{q+1} + conj(P)·G_{q+1} from the last chunk to the first, written over ∂E (``p_seed``: the gradient
-    of E of the last chunk from outside); ∂P = Σ_q G_q·conj(E_q) and ∂h0 per lane."""
-    lane = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64)
-    m = lane < lanes
-    row, k = lane // n, lane % n
-    p_re, p_im = _load_pair(p_p, (row % d) * n + k, m, IS_COMPLEX)
-    seed_re, seed_im = _load_pair(p_seed, lane, m, IS_COMPLEX)
-    next_re = tl.zeros([BLOCK], tl.float32)  # ∂E_{q+1}
-    next_im = tl.zeros([BLOCK], tl.float32)
-    g_re = tl.zeros([BLOCK], tl.float32)
-    g_im = tl.zeros([BLOCK], tl.float32)
-    dp_re = tl.zeros([BLOCK], tl.float32)
-    dp_im = tl.zeros([BLOCK], tl.float32)
-    o = row * n_chunks * n + k
-    for qq in range(n_chunks):
-        q = n_chunks - 1 - qq
-        de_re, de_im = _load_pair(p_de, o + q * n, m, IS_COMPLEX)
-        e_re, e_im = _load_pair(p_e, o + q * n, m, IS_COMPLEX)
-        de_re = tl.where(qq == 0, de_re + seed_re, de_re)
-        de_im = tl.where(qq == 0, de_im + seed_im, de_im)
-        if IS_COMPLEX:
-            g_re, g_im = next_re + p_re * g_re + p_im * g_im, next_im + p_re * g_im - p_im * g_re
-            dp_re += g_re * e_re + g_im * e_im
-            dp_im += g_im * e_re - g_re * e_im
-        else:
-            g_re = next_re + p_re * g_re
-            dp_re += g_re * e_re
-        _store_pair(p_de, o + q * n, g_re, g_im, m, IS_COMPLEX)
-        next_re, next_im = de_re, de_im
-    if IS_COMPLEX:
-        _store_pair(p_dh0, lane, next_re + p_re * g_re + p_im * g_im, next_im + p_re * g_im - p_im * g_re, m, True)
-    else:
-        tl.store(p_dh0 + lane, next_re + p_re * g_re, mask=m)
-    _store_pair(p_dp, lane, dp_re, dp_im, m, IS_COMPLEX)
-
-
-@triton.jit
-def _input_grads(
-    p_u, p_dy, p_du, p_toep, p_w, p_g, p_D, p_dtoep, p_dw, p_dD, batch, L, n, n_chunks,
-    s_ub, s_uc, s_ul, s_gb, s_gc, s_gl,
-    T: tl.constexpr, ROWS: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr, IS_COMPLEX: tl.constexpr,
-    HAS_D: tl.constexpr, PREC: tl.constexpr,
-):  # fmt: skip
-    """∂U = ∂Y·Toep + D·∂Y + Re(G·Wᴴ) per chunk, and this program's partial sums of ∂Toepᵀ, ∂W, ∂D."""
-    c, pb = tl.program_id(0), tl.program_id(1)
-    d = tl.num_programs(0)
-    o_t, o_n = tl.arange(0, T), tl.arange(0, BN)
-    m_n = o_n < n
+    shift = (rows[None, :] == rows[:, None] - 1).to(tl.float32)  # (shift @ F)[q] = F[q − 1]
     toep = tl.load(p_toep + c * T * T + o_t[:, None] * T + o_t[None, :])
     w_re, w_im = _load_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], m_n[None, :], IS_COMPLEX)
+    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
+    p_re, p_im = _load_pair(p_p, c * n + o_n, m_n, IS_COMPLEX)
+    for i in range(BATCH):
+        bb = tl.program_id(1) * BATCH + i
+        if bb < batch:
+            o_state = (bb * d + c).to(tl.int64) * n_groups * n + o_n
+            h_re, h_im = _load_pair(p_ck, o_state, m_n, IS_COMPLEX)
+            e_last_re = tl.zeros([BN], tl.float32)
+            e_last_im = tl.zeros([BN], tl.float32)
+            p_row_u = p_u + bb.to(tl.int64) * s_ub + c.to(tl.int64) * s_uc
+            p_row_y = p_y + bb.to(tl.int64) * s_yb + c.to(tl.int64) * s_yc
+            for g in range(n_groups):
+                _store_pair(p_ck, o_state + g * n, h_re, h_im, m_n, IS_COMPLEX)
+                q = g * GC + rows
+                tau = (q[:, None] * T + o_t[None, :]).to(tl.int64)
+                m = tau < L
+                U = tl.load(p_row_u + tau * s_ul, mask=m, other=0.0).to(tl.float32)
+                f_re, f_im, e_re, e_im = _group_states(U, w_re, w_im, p_re, p_im, h_re, h_im, shift, rows, GC, BN,
+                                                       IS_COMPLEX, PREC)  # fmt: skip
+                Y = tl.dot(U, toep, input_precision=PREC) + tl.dot(e_re, v_re, input_precision=PREC)
+                if IS_COMPLEX:
+                    Y -= tl.dot(e_im, v_im, input_precision=PREC)
+                if HAS_D:
+                    Y += tl.load(p_D + c).to(tl.float32) * U
+                tl.store(p_row_y + tau * s_yl, Y.to(p_y.dtype.element_ty), mask=m)
+                e_last_re += _row(e_re, q, n_chunks - 1)
+                h_re = _row(f_re, rows, GC - 1)
+                if IS_COMPLEX:
+                    e_last_im += _row(e_im, q, n_chunks - 1)
+                    h_im = _row(f_im, rows, GC - 1)
+            _store_pair(p_elast, (bb * d + c).to(tl.int64) * n + o_n, e_last_re, e_last_im, m_n, IS_COMPLEX)
+
+
+@triton.jit
+def _lti_bwd_kernel(
+    p_u, p_dy, p_du, p_toep, p_w, p_v, p_p, p_D, p_ck, p_delast,
+    p_dtoep, p_dw, p_dv, p_dp, p_dD, p_dh0,
+    batch, L, n, n_chunks, n_groups, s_ub, s_uc, s_ul, s_gb, s_gc, s_gl,
+    T: tl.constexpr, GC: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr,
+    IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
+):  # fmt: skip
+    """Gradients of one channel (program axis 0) over ``BATCH`` batch rows (axis 1): ∂u and ∂h0 per row, and one
+    partial sum of ∂Toepᵀ, ∂W, ∂V, ∂P, ∂D per program. ``p_dy`` and ``p_du`` share the strides ``s_g*``;
+    ``p_delast`` is the gradient of the state entering the last chunk."""
+    c = tl.program_id(0)
+    d = tl.num_programs(0)
+    pb = tl.program_id(1)
+    rows = tl.arange(0, GC)
+    o_t = tl.arange(0, T)
+    o_n = tl.arange(0, BN)
+    m_n = o_n < n
+    shift = (rows[None, :] == rows[:, None] - 1).to(tl.float32)
+    shift_t = (rows[None, :] == rows[:, None] + 1).to(tl.float32)  # (shift_t @ dE)[q] = dE[q + 1]
+    toep = tl.load(p_toep + c * T * T + o_t[:, None] * T + o_t[None, :])
+    w_re, w_im = _load_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], m_n[None, :], IS_COMPLEX)
+    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
+    p_re, p_im = _load_pair(p_p, c * n + o_n, m_n, IS_COMPLEX)
     acc_toep = tl.zeros([T, T], tl.float32)
-    acc_re = tl.zeros([T, BN], tl.float32)
-    acc_im = tl.zeros([T, BN], tl.float32)
+    acc_w_re = tl.zeros([T, BN], tl.float32)
+    acc_w_im = tl.zeros([T, BN], tl.float32)
+    acc_v_re = tl.zeros([BN, T], tl.float32)
+    acc_v_im = tl.zeros([BN, T], tl.float32)
+    acc_p_re = tl.zeros([BN], tl.float32)
+    acc_p_im = tl.zeros([BN], tl.float32)
     acc_D = tl.zeros([T], tl.float32)
+    zeros = tl.zeros([GC, BN], tl.float32)
     for i in range(BATCH):
         bb = pb * BATCH + i
         if bb < batch:
-            for q0 in range(0, n_chunks, ROWS):
-                q = q0 + tl.arange(0, ROWS)
-                U, _, _ = _chunk_tile(p_u, bb.to(tl.int64) * s_ub + c.to(tl.int64) * s_uc, s_ul, q, o_t, L, T)
-                dY, o_g, m = _chunk_tile(p_dy, bb.to(tl.int64) * s_gb + c.to(tl.int64) * s_gc, s_gl, q, o_t, L, T)
-                o_e = ((bb * d + c).to(tl.int64) * n_chunks + q[:, None]) * n + o_n[None, :]
-                g_re, g_im = _load_pair(p_g, o_e, (q < n_chunks)[:, None] & m_n[None, :], IS_COMPLEX)
+            o_row_state = (bb * d + c).to(tl.int64) * n + o_n
+            o_state = (bb * d + c).to(tl.int64) * n_groups * n + o_n
+            seed_re, seed_im = _load_pair(p_delast, o_row_state, m_n, IS_COMPLEX)
+            dh_re = tl.zeros([BN], tl.float32)  # ∂ of the state before the group just done (its right neighbour)
+            dh_im = tl.zeros([BN], tl.float32)
+            p_row_u = p_u + bb.to(tl.int64) * s_ub + c.to(tl.int64) * s_uc
+            o_row_g = bb.to(tl.int64) * s_gb + c.to(tl.int64) * s_gc
+            for gg in range(n_groups):
+                g = n_groups - 1 - gg
+                h_re, h_im = _load_pair(p_ck, o_state + g * n, m_n, IS_COMPLEX)
+                q = g * GC + rows
+                tau = (q[:, None] * T + o_t[None, :]).to(tl.int64)
+                m = tau < L
+                U = tl.load(p_row_u + tau * s_ul, mask=m, other=0.0).to(tl.float32)
+                dY = tl.load(p_dy + o_row_g + tau * s_gl, mask=m, other=0.0).to(tl.float32)
+                f_re, f_im, e_re, e_im = _group_states(U, w_re, w_im, p_re, p_im, h_re, h_im, shift, rows, GC, BN,
+                                                       IS_COMPLEX, PREC)  # fmt: skip
                 U_t = tl.trans(U)
                 dU = tl.dot(dY, tl.trans(toep), input_precision=PREC)
-                dU += tl.dot(g_re, tl.trans(w_re), input_precision=PREC)
                 acc_toep += tl.dot(U_t, dY, input_precision=PREC)
-                acc_re += tl.dot(U_t, g_re, input_precision=PREC)
-                if IS_COMPLEX:
-                    dU += tl.dot(g_im, tl.trans(w_im), input_precision=PREC)
-                    acc_im += tl.dot(U_t, g_im, input_precision=PREC)
                 if HAS_D:
                     dU += tl.load(p_D + c).to(tl.float32) * dY
                     acc_D += tl.sum(dY * U, 0)
-                tl.store(p_du + o_g, dU.to(p_du.dtype.element_ty), mask=m)
+                last = (q == n_chunks - 1)[:, None]
+                end = (rows == GC - 1)[:, None]
+                de_re = tl.dot(dY, tl.trans(v_re), input_precision=PREC) + tl.where(last, seed_re[None, :], 0.0)
+                acc_v_re += tl.dot(tl.trans(e_re), dY, input_precision=PREC)
+                df_re = tl.dot(shift_t, de_re, input_precision=PREC) + tl.where(end, dh_re[None, :], 0.0)
+                if IS_COMPLEX:
+                    de_im = tl.where(last, seed_im[None, :], 0.0) - tl.dot(dY, tl.trans(v_im), input_precision=PREC)
+                    acc_v_im -= tl.dot(tl.trans(e_im), dY, input_precision=PREC)
+                    df_im = tl.dot(shift_t, de_im, input_precision=PREC) + tl.where(end, dh_im[None, :], 0.0)
+                    _, _, g_re, g_im = tl.associative_scan(
+                        (zeros + p_re[None, :], zeros - p_im[None, :], df_re, df_im), 0, _combine_complex, reverse=True
+                    )  # fmt: skip
+                    dU += tl.dot(g_re, tl.trans(w_re), input_precision=PREC)
+                    dU += tl.dot(g_im, tl.trans(w_im), input_precision=PREC)
+                    acc_w_re += tl.dot(U_t, g_re, input_precision=PREC)
+                    acc_w_im += tl.dot(U_t, g_im, input_precision=PREC)
+                    acc_p_re += tl.sum(g_re * e_re + g_im * e_im, 0)
+                    acc_p_im += tl.sum(g_im * e_re - g_re * e_im, 0)
+                    g0_re, g0_im = _row(g_re, rows, 0), _row(g_im, rows, 0)
+                    dh_re = _row(de_re, rows, 0) + p_re * g0_re + p_im * g0_im
+                    dh_im = _row(de_im, rows, 0) + p_re * g0_im - p_im * g0_re
+                else:
+                    _, g_re = tl.associative_scan((zeros + p_re[None, :], df_re), 0, _combine_real, reverse=True)
+                    dU += tl.dot(g_re, tl.trans(w_re), input_precision=PREC)
+                    acc_w_re += tl.dot(U_t, g_re, input_precision=PREC)
+                    acc_p_re += tl.sum(g_re * e_re, 0)
+                    dh_re = _row(de_re, rows, 0) + p_re * _row(g_re, rows, 0)
+                tl.store(p_du + o_row_g + tau * s_gl, dU.to(p_du.dtype.element_ty), mask=m)
+            _store_pair(p_dh0, o_row_state, dh_re, dh_im, m_n, IS_COMPLEX)
     o_part = (pb * d + c).to(tl.int64)
     tl.store(p_dtoep + o_part * T * T + o_t[:, None] * T + o_t[None, :], acc_toep)
-    _store_pair(p_dw, o_part * T * n + o_t[:, None] * n + o_n[None, :], acc_re, acc_im, m_n[None, :], IS_COMPLEX)
+    _store_pair(p_dw, o_part * T * n + o_t[:, None] * n + o_n[None, :], acc_w_re, acc_w_im, m_n[None, :], IS_COMPLEX)
+    _store_pair(p_dv, o_part * n * T + o_n[:, None] * T + o_t[None, :], acc_v_re, acc_v_im, m_n[:, None], IS_COMPLEX)
+    _store_pair(p_dp, o_part * n + o_n, acc_p_re, acc_p_im, m_n, IS_COMPLEX)
     if HAS_D:
         tl.store(p_dD + o_part, tl.sum(acc_D, 0))
 
@@ -251,38 +231,20 @@ def _strides(x):
     return x.stride(0), x.stride(2), x.stride(1)
 
 
-LANES_PER_PROGRAM = 128
-
-
-def launch_lti_forward(u, y, toep, w, v, p, D, h0, e, n, cfg, is_complex):
-    """``e`` (b, d, L/T, n[, 2]) receives the state entering every chunk; ``h0`` pairs or None."""
+def launch_lti_forward(u, y, toep, w, v, p, D, ck, e_last, n, n_chunks, n_groups, cfg, is_complex):
     b, L, d = u.shape
-    n_chunks = e.shape[2]
-    tiles = (d, b, triton.cdiv(n_chunks, cfg.rows))
-    shapes = dict(T=cfg.tile, ROWS=cfg.rows, BN=cfg.block_n, IS_COMPLEX=is_complex, PREC=cfg.precision,
-                  num_warps=cfg.num_warps)  # fmt: skip
-    _chunk_states[tiles](u, w, e, L, n, n_chunks, *_strides(u), **shapes)
-    lanes = b * d * n
-    _pass_states[(triton.cdiv(lanes, LANES_PER_PROGRAM),)](
-        e, p, h0, lanes, d, n, n_chunks, BLOCK=LANES_PER_PROGRAM, HAS_H0=h0 is not None, IS_COMPLEX=is_complex
-    )
-    _outputs[tiles](u, y, toep, v, e, D, L, n, n_chunks, *_strides(u), *_strides(y), HAS_D=D is not None, **shapes)
+    _lti_fwd_kernel[(d, triton.cdiv(b, cfg.fwd_batch))](
+        u, y, toep, w, v, p, D, ck, e_last, b, L, n, n_chunks, n_groups, *_strides(u), *_strides(y),
+        T=cfg.tile, GC=cfg.group, BN=cfg.block_n, BATCH=cfg.fwd_batch, IS_COMPLEX=is_complex, HAS_D=D is not None,
+        PREC=cfg.precision, num_warps=cfg.num_warps,
+    )  # fmt: skip
 
 
-def launch_lti_backward(u, dy, du, toep, w, v, p, D, e, seed, de, parts, dh0, n, cfg, is_complex):
-    """``parts`` = (∂Toepᵀ, ∂W, ∂V, ∂D) partial sums with a leading axis of ⌈b / bwd_batch⌉, then ∂P per batch
-    row (b, d, n[, 2]); ``de`` a buffer like ``e``; ``seed`` the gradient of E of the last chunk; ``du`` has
-    ``dy``'s strides."""
+def launch_lti_backward(u, dy, du, toep, w, v, p, D, ck, de_last, parts, dh0, n, n_chunks, n_groups, cfg, is_complex):
+    """``parts`` = (∂Toepᵀ, ∂W, ∂V, ∂P, ∂D) partial-sum buffers with a leading axis of ⌈b / bwd_batch⌉."""
     b, L, d = u.shape
-    n_chunks = e.shape[2]
-    d_toep, dw, dv, dD, dp = parts
-    grid = (d, triton.cdiv(b, cfg.bwd_batch))
-    shapes = dict(T=cfg.tile, ROWS=cfg.rows, BN=cfg.block_n, BATCH=cfg.bwd_batch, IS_COMPLEX=is_complex,
-                  PREC=cfg.precision, num_warps=cfg.bwd_num_warps)  # fmt: skip
-    _state_grads[grid](dy, v, e, de, dv, b, L, n, n_chunks, *_strides(dy), **shapes)
-    lanes = b * d * n
-    _pass_grads[(triton.cdiv(lanes, LANES_PER_PROGRAM),)](
-        de, e, p, seed, dp, dh0, lanes, d, n, n_chunks, BLOCK=LANES_PER_PROGRAM, IS_COMPLEX=is_complex
-    )
-    _input_grads[grid](u, dy, du, toep, w, de, D, d_toep, dw, dD, b, L, n, n_chunks, *_strides(u), *_strides(dy),
-                       HAS_D=D is not None, **shapes)  # fmt: skip
+    _lti_bwd_kernel[(d, triton.cdiv(b, cfg.bwd_batch))](
+        u, dy, du, toep, w, v, p, D, ck, de_last, *parts, dh0, b, L, n, n_chunks, n_groups, *_strides(u),
+        *_strides(dy), T=cfg.tile, GC=cfg.group, BN=cfg.block_n, BATCH=cfg.bwd_batch, IS_COMPLEX=is_complex,
+        HAS_D=D is not None, PREC=cfg.precision, num_warps=cfg.bwd_num_warps,
+    )  # fmt: skip

@@ -36,9 +36,8 @@ def _interpreted_kernels():
 
     from kernels.scan import triton_bwd, triton_fwd, triton_lti
 
-    lti = ("_chunk_states", "_pass_states", "_outputs", "_state_grads", "_pass_grads", "_input_grads")
     kernels = (triton_fwd._fwd_kernel, triton_fwd._combine_kernel, triton_bwd._bwd_kernel,
-               *(getattr(triton_lti, name) for name in lti))  # fmt: skip
+               triton_lti._lti_fwd_kernel, triton_lti._lti_bwd_kernel)  # fmt: skip
     for kernel in kernels:
         assert isinstance(kernel, InterpretedFunction), "kernels were imported before TRITON_INTERPRET=1 was set"
 
@@ -233,7 +232,7 @@ LTI = dict(b_sel=False, c_sel=False, b_bias=True, c_bias=True, invariant_dt=True
 
 
 def lti(**overrides):
-    """The time-invariant scan with ``lti_config`` keyword overrides (tile, rows, batch rows per program)."""
+    """The time-invariant scan with ``lti_config`` keyword overrides (tile, group, batch rows per program)."""
     from kernels.scan.lti import lti_config, scan_lti
 
     return lambda args: scan_lti(args, lti_config(args.sizes[3], args.u.device, **overrides))
@@ -249,7 +248,7 @@ def lti(**overrides):
         pytest.param((2, 16, 2, 17, 1), dict(complex_a=True, zoh=False, D=False, z=False, dt_bias=False), {},
                      id="b2-L16-n17-one-chunk-states-padded-to-32"),
         pytest.param((3, 300, 2, 3, 1), dict(complex_a=True, zoh=True, z=False), dict(bwd_batch=2),
-                     id="b3-L300-two-tiles-of-chunks-batch-rows-2-per-program"),
+                     id="b3-L300-two-groups-batch-rows-2-per-program"),
         pytest.param((1, 5, 2, 2, 1), dict(complex_a=False, zoh=True), {}, id="b1-L5-shorter-than-a-chunk"),
     ],
 )  # fmt: skip
