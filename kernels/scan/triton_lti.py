@@ -47,6 +47,17 @@ def _store_pair(ptr, offsets, re, im, mask, IS_COMPLEX: tl.constexpr):
 
 
 @triton.jit
+def _load_operators(p_toep, p_w, p_v, p_p, c, n, o_t, o_n, m_n, T: tl.constexpr, IS_COMPLEX: tl.constexpr):
+    """Channel c's operators: Toepᵀ [T, T], W [T, BN] and V [BN, T] (real, imaginary), P [BN] (real, imaginary);
+    states past n read as 0."""
+    toep = tl.load(p_toep + c * T * T + o_t[:, None] * T + o_t[None, :])
+    w_re, w_im = _load_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], m_n[None, :], IS_COMPLEX)
+    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
+    p_re, p_im = _load_pair(p_p, c * n + o_n, m_n, IS_COMPLEX)
+    return toep, w_re, w_im, v_re, v_im, p_re, p_im
+
+
+@triton.jit
 def _row(x, rows, j):
     """Row ``j`` of a [GC, N] tile, as an [N] vector."""
     return tl.sum(tl.where((rows == j)[:, None], x, 0.0), 0)
@@ -94,10 +105,8 @@ def _lti_fwd_kernel(
     o_n = tl.arange(0, BN)
     m_n = o_n < n
     shift = (rows[None, :] == rows[:, None] - 1).to(tl.float32)  # (shift @ F)[q] = F[q − 1]
-    toep = tl.load(p_toep + c * T * T + o_t[:, None] * T + o_t[None, :])
-    w_re, w_im = _load_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], m_n[None, :], IS_COMPLEX)
-    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
-    p_re, p_im = _load_pair(p_p, c * n + o_n, m_n, IS_COMPLEX)
+    toep, w_re, w_im, v_re, v_im, p_re, p_im = _load_operators(p_toep, p_w, p_v, p_p, c, n, o_t, o_n, m_n, T,
+                                                                IS_COMPLEX)  # fmt: skip
     for i in range(BATCH):
         bb = tl.program_id(1) * BATCH + i
         if bb < batch:
@@ -149,10 +158,8 @@ def _lti_bwd_kernel(
     m_n = o_n < n
     shift = (rows[None, :] == rows[:, None] - 1).to(tl.float32)
     shift_t = (rows[None, :] == rows[:, None] + 1).to(tl.float32)  # (shift_t @ dE)[q] = dE[q + 1]
-    toep = tl.load(p_toep + c * T * T + o_t[:, None] * T + o_t[None, :])
-    w_re, w_im = _load_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], m_n[None, :], IS_COMPLEX)
-    v_re, v_im = _load_pair(p_v, c * n * T + o_n[:, None] * T + o_t[None, :], m_n[:, None], IS_COMPLEX)
-    p_re, p_im = _load_pair(p_p, c * n + o_n, m_n, IS_COMPLEX)
+    toep, w_re, w_im, v_re, v_im, p_re, p_im = _load_operators(p_toep, p_w, p_v, p_p, c, n, o_t, o_n, m_n, T,
+                                                                IS_COMPLEX)  # fmt: skip
     acc_toep = tl.zeros([T, T], tl.float32)
     acc_w_re = tl.zeros([T, BN], tl.float32)
     acc_w_im = tl.zeros([T, BN], tl.float32)
