@@ -1,11 +1,16 @@
 """Benchmark of the selective-scan backends, side by side: ``python -m kernels.bench``.
 
 For every shape of a named set and every backend, the median time of the forward pass (under ``no_grad``) and
-of forward + backward (random upstream gradient, gradients to every tensor argument) over ``--repeats`` runs
-after a warm-up; the runs of the backends are interleaved so that a change of machine load hits all of them
-alike. Each backend's output and gradients are compared with the float64 reference on the same inputs.
-Writes ``<device>_<backends>_vs_<baseline>.json`` (one record per shape and backend, plus the environment)
-and a markdown table of the same name.
+of forward + backward (random upstream gradient, gradients to every tensor argument) over ``--repeats`` runs;
+the runs of the backends are interleaved so that a change of machine load hits all of them alike. On the CPU
+each run is one call timed with the host clock around it, after one warm-up round; on CUDA each run is a
+``triton.testing.do_bench`` median (device events, L2 cleared between calls; its own warm-up), as in
+``benchmarks/gpu_bench.py``. ``--layout`` says how u, dt, z are stored: ``row-major`` (b, L, d) memory or
+``time-major`` (b, L, d) views of (b, d, L) memory, mamba_ssm's layout (the default on CUDA); the upstream
+gradient is stored like each backend's own y. Each backend's output and gradients are compared with the float64
+reference on the same values. Writes ``<device>_<backends>_vs_<baseline>.json`` (one record per shape and
+backend, each naming its timer and layout, plus the environment; ``_<layout>`` is appended to the name for a
+layout other than the device's default) and a markdown table of the same name.
 
 Extending it: a new implementation or a peer (mamba_ssm's ``selective_scan_fn``, an FFT-convolution S4D)
 is one :func:`register_runner` call with a ``supports`` predicate (peers run only the shapes they can
@@ -35,6 +40,16 @@ from pathlib import Path
 import torch
 
 from kernels.scan import selective_scan
+
+LAYOUTS = ("row-major", "time-major")
+DEFAULT_LAYOUT = {"cpu": "row-major", "cuda": "time-major"}
+TIMERS = {"cpu": "host clock median", "cuda": "do_bench median"}  # what ``measure`` uses on each device
+DO_BENCH_MS = {"warmup": 25, "rep": 200}  # triton.testing.do_bench's warm-up and timed milliseconds, as gpu_bench
+
+
+def time_major(x: torch.Tensor) -> torch.Tensor:
+    """x's values as a (b, L, d) view of (b, d, L) memory (mamba_ssm's layout for u, dt, z)."""
+    return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 @dataclass(frozen=True)
@@ -73,8 +88,16 @@ class ScanCase:
         bias = "-bias" if self.B in ("bias", "both") else ""
         return f"b{self.b}-L{self.L}-d{self.d}-n{self.n}-h{self.h}-{kind}{bias}"
 
-    def inputs(self, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0) -> dict:
-        """Keyword arguments of :func:`selective_scan` (all but ``backend``), drawn from ``seed``."""
+    def inputs(
+        self, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0, layout: str = "row-major"
+    ) -> dict:
+        """Keyword arguments of :func:`selective_scan` (all but ``backend``), drawn from ``seed``.
+
+        ``layout``: ``"row-major"`` or ``"time-major"``, where u, dt and z, the (b, L, d) arguments, are views of
+        (b, d, L) memory; the values are the same either way.
+        """
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, not {layout!r}")
         g = torch.Generator().manual_seed(seed)
         b, L, d, n, h = self.b, self.L, self.d, self.n, self.h
         cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
@@ -108,7 +131,10 @@ class ScanCase:
             initial_state=randn(b, d, n, complex_=self.complex_A) if self.initial_state else None,
             return_last_state=self.return_last_state,
         )
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
+        args = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
+        if layout == "time-major":
+            args |= {k: time_major(args[k]) for k in ("u", "dt", "z") if args[k] is not None and args[k].dim() == 3}
+        return args
 
 
 def float64(inputs: dict) -> dict:
@@ -371,11 +397,19 @@ def _sync(device: str) -> None:
 
 
 def _time_us(fn: Callable[[], object], device: str) -> float:
+    """µs of one call by the host clock, the device synchronised before and after."""
     _sync(device)
     start = time.perf_counter()
     fn()
     _sync(device)
     return (time.perf_counter() - start) * 1e6
+
+
+def _do_bench_us(fn: Callable[[], object]) -> float:
+    """Median µs of ``fn`` by ``triton.testing.do_bench`` (CUDA events; :data:`DO_BENCH_MS`)."""
+    import triton.testing
+
+    return 1e3 * triton.testing.do_bench(fn, **DO_BENCH_MS, return_mode="median")
 
 
 def _differentiable(inputs: dict) -> tuple[dict, list[str]]:
@@ -394,12 +428,38 @@ def _rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return ((actual - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
-def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmup: int = 1) -> list[dict]:
+def measure(
+    case: ScanCase,
+    runners: list[str],
+    device: str,
+    repeats: int,
+    warmup: int = 1,
+    layout: str = "row-major",
+    timer: str | None = None,
+) -> list[dict]:
     """Time ``runners`` side by side on ``case`` and compare each with the float64 reference (run with the switches
-    the runner overrides, :attr:`Runner.computes`); one record each."""
-    inputs = case.inputs(getattr(torch, case.dtype), device)
+    the runner overrides, :attr:`Runner.computes`); one record each.
+
+    ``timer`` (default :data:`TIMERS` of ``device``): ``"host clock median"``, the median of ``repeats`` single
+    calls after ``warmup`` rounds, or ``"do_bench median"``, the median of ``repeats`` ``do_bench`` medians
+    (``warmup`` unused: do_bench warms up itself). ``layout``: that of u, dt, z (:meth:`ScanCase.inputs`); the
+    upstream gradient has the same values for every runner, stored like the runner's own y (as
+    ``torch.randn_like(y)`` in gpu_bench).
+    """
+    timer = timer or TIMERS[device]
+    if timer == "host clock median":
+        rounds = warmup + repeats
+
+        def time_us(fn):
+            return _time_us(fn, device)
+    elif timer == "do_bench median":
+        rounds, warmup, time_us = repeats, 0, _do_bench_us
+    else:
+        raise ValueError(f"timer must be one of {sorted(set(TIMERS.values()))}, not {timer!r}")
+    inputs = case.inputs(getattr(torch, case.dtype), device, layout=layout)
     grad_inputs, names = _differentiable(inputs)
     upstream = torch.randn(case.b, case.L, case.d, device=device, dtype=inputs["u"].dtype)
+    upstreams = {}  # runner -> upstream's values in the memory layout of the runner's y
 
     exact = {}  # sorted overrides -> float64 reference y and gradients
 
@@ -421,7 +481,9 @@ def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmu
     def forward_backward(name):
         def run():
             y = RUNNERS[name].fn(grad_inputs)
-            return y, torch.autograd.grad(y, [grad_inputs[k] for k in names], upstream)
+            if name not in upstreams:
+                upstreams[name] = torch.empty_like(y).copy_(upstream)  # empty_like keeps y's strides
+            return y, torch.autograd.grad(y, [grad_inputs[k] for k in names], upstreams[name])
 
         return run
 
@@ -436,15 +498,17 @@ def measure(case: ScanCase, runners: list[str], device: str, repeats: int, warmu
                 "case": dataclasses.asdict(case),
                 "backend": name,
                 "dtype": case.dtype,
+                "layout": layout,
+                "timer": timer,
                 "rel_err_y": _rel_err(y, y_exact),
                 "rel_err_grad": max(_rel_err(g, e) for g, e in zip(grads, grads_exact, strict=True)),
             }
             | ({"computes": RUNNERS[name].computes} if RUNNERS[name].computes else {})
         )
-    for i in range(warmup + repeats):
+    for i in range(rounds):
         for name in runners:
-            fwd = _time_us(forward(name), device)
-            fwd_bwd = _time_us(forward_backward(name), device)
+            fwd = time_us(forward(name))
+            fwd_bwd = time_us(forward_backward(name))
             if i >= warmup:
                 times[name]["fwd"].append(fwd)
                 times[name]["fwd_bwd"].append(fwd_bwd)
@@ -540,14 +604,16 @@ def environment(device: str) -> dict:
 
 def markdown(records: list[dict], env: dict, baseline: str) -> str:
     """A table: shape, backend, fwd and fwd+bwd µs, speedups over the baseline, errors vs float64."""
+    timer = env.get("timer") or next((r["timer"] for r in records if "timer" in r), TIMERS[env["device"]])
+    layout = env.get("layout") or next((r["layout"] for r in records if "layout" in r), "row-major")
     lines = [
-        f"# Selective scan on {env['device']} ({env['device_name']})",
+        f"# Selective scan on {env['device']} ({env['device_name']}), {layout} inputs",
         "",
         f"torch {env['torch']}, triton {env['triton']}, {env['threads']} thread(s) of {env['cpu_count']} cores, load "
         f"average (1, 5, 15 min) before / after: {_loads(env.get('load_average'))} / "
-        f"{_loads(env.get('load_average_after'))}. Median of the repeats after a warm-up; inputs "
-        "in each case's dtype (float32 unless named); errors are norm-wise relative errors against the float64 "
-        "reference (y; worst input gradient).",
+        f"{_loads(env.get('load_average_after'))}. {_TIMER_TEXT.get(timer, timer)} Inputs "
+        f"in each case's dtype (float32 unless named), {_LAYOUT_TEXT[layout]}; errors are norm-wise relative errors "
+        "against the float64 reference (y; worst input gradient).",
         "",
         *(
             [
@@ -582,6 +648,17 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_TIMER_TEXT = {
+    "host clock median": "Host clock around each synchronised call; median of the repeats after a warm-up round.",
+    "do_bench median": f"Device time: median over the repeats of `triton.testing.do_bench` medians (warm-up "
+    f"{DO_BENCH_MS['warmup']} ms, {DO_BENCH_MS['rep']} ms of timed calls, L2 cleared before each).",
+}
+_LAYOUT_TEXT = {
+    "row-major": "u, dt, z in row-major (b, L, d) memory",
+    "time-major": "u, dt, z as (b, L, d) views of (b, d, L) memory (time-major, mamba_ssm's layout)",
+}
+
+
 def _computes(record: dict) -> str:
     """`` (discretization=euler)`` for a runner that computes another variant of the case (``Runner.computes``)."""
     computes = record.get("computes")
@@ -604,19 +681,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--shapes", default="cpu", choices=sorted(SHAPE_SETS), help="named shape set")
     parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="folder for the JSON and markdown")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per backend, after one warm-up")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per backend (CPU: after one warm-up)")
+    parser.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default=None,
+        help="memory of u, dt, z: time-major = (b, L, d) views of (b, d, L) memory (default: time-major on cuda, "
+        "row-major on cpu)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    layout = args.layout or DEFAULT_LAYOUT[args.device]
     env = environment(args.device)
+    env["layout"], env["timer"] = layout, TIMERS[args.device]
+    if args.device == "cuda":
+        env["do_bench_ms"] = DO_BENCH_MS
     ceilings = device_ceilings() if args.device == "cuda" else None
     env["ceilings"] = ceilings
     runners = [args.baseline, *(b for b in args.backend if b != args.baseline)]
     records = []
     for shape, case in SHAPE_SETS[args.shapes].items():
         usable = [r for r in runners if RUNNERS[r].supports(case, args.device)]
-        for record in measure(case, usable, args.device, args.repeats):
+        for record in measure(case, usable, args.device, args.repeats, layout=layout):
             if ceilings:
                 record["floor_fwd_us"], record["floor_fwd_bwd_us"] = floor_us(case, ceilings)
             records.append({"name": shape, **record})
@@ -625,6 +713,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     add_speedups(records, args.baseline)
     env["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     stem = f"{args.device}_{'_'.join(b for b in runners if b != args.baseline)}_vs_{args.baseline}"
+    stem += "" if layout == DEFAULT_LAYOUT[args.device] else f"_{layout}"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps({"environment": env, "records": records}, indent=1) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(records, env, args.baseline))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import torch
+
 from kernels import bench
 
 
@@ -17,6 +20,7 @@ def test_bench_writes_json_and_markdown(tmp_path):
     assert {(r["shape"], r["backend"]) for r in records} == {(s, b) for s in shapes for b in ("reference", "torch")}
     for r in records:
         assert r["fwd_us"] > 0 and r["fwd_bwd_us"] > 0 and len(r["repeats"]["fwd_us"]) == 1
+        assert r["layout"] == "row-major" and r["timer"] == "host clock median"  # the CPU defaults
         assert r["rel_err_y"] < 1e-5 and r["rel_err_grad"] < 1e-4  # float32 against the float64 reference
         speedup = r["speedup"]["reference"]
         assert speedup["fwd_us"] > 0 and speedup["fwd_bwd_us"] > 0
@@ -33,3 +37,103 @@ def test_case_inputs_follow_the_switches():
     assert x["C"].shape == (2, 5, 3, 3) and not x["C"].is_complex() and x["C_bias"] is None
     assert x["dt"].shape == (6,) and x["z"].shape == (2, 5, 6) and x["initial_state"].shape == (2, 6, 3)
     assert case.name == "b2-L5-d6-n3-h3-complex-bias"
+
+
+@pytest.mark.parametrize("name", ["s6", "b2s6"])
+def test_time_major_inputs_are_views_of_channel_major_memory(name):
+    """layout="time-major": u, dt, z have (b, d, L) memory strides and the row-major values of the same seed."""
+    case = bench.SHAPE_SETS["smoke"][name]
+    rows, cols = case.inputs(seed=3), case.inputs(seed=3, layout="time-major")
+    b, L, d = case.b, case.L, case.d
+    assert rows.keys() == cols.keys()
+    for k, v in cols.items():
+        if k in ("u", "dt", "z") and v is not None:
+            assert v.shape == (b, L, d) and v.stride() == (L * d, 1, L), k
+            assert rows[k].stride() == (L * d, d, 1), k
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, rows[k]), k
+            assert torch.equal(bench.float64(cols)[k], bench.float64(rows)[k]), k  # the reference sees the same
+        else:
+            assert v == rows[k], k
+    with pytest.raises(ValueError, match="layout"):
+        case.inputs(layout="column-major")
+
+
+def _time_major_run(tmp_path, shapes: str) -> list[dict]:
+    argv = ["--backend", "torch", "--device", "cpu", "--layout", "time-major", "--shapes", shapes]
+    records = bench.main([*argv, "--out", str(tmp_path), "--repeats", "1"])
+    data = json.loads((tmp_path / "cpu_torch_vs_reference_time-major.json").read_text())
+    table = (tmp_path / "cpu_torch_vs_reference_time-major.md").read_text()
+    assert data["records"] == json.loads(json.dumps(records))
+    assert data["environment"]["layout"] == "time-major"
+    assert data["environment"]["timer"] == "host clock median"
+    assert table.splitlines()[0].endswith(", time-major inputs")
+    assert "(b, L, d) views of (b, d, L) memory" in table
+    assert {r["name"] for r in records} == set(bench.SHAPE_SETS[shapes])
+    for r in records:
+        assert r["layout"] == "time-major" and r["timer"] == "host clock median"
+        assert r["rel_err_y"] < 1e-5 and r["rel_err_grad"] < 1e-4
+    return records
+
+
+def test_bench_time_major_layout_on_cpu(tmp_path):
+    """``--layout time-major --device cpu`` runs, records the layout and names the files after it."""
+    _time_major_run(tmp_path, "smoke")
+
+
+@pytest.mark.slow
+def test_bench_time_major_layout_on_the_cpu_shapes(tmp_path):
+    """The same on the CPU shape set (about a minute on two cores)."""
+    _time_major_run(tmp_path, "cpu")
+
+
+def test_measure_with_do_bench_interleaves_runners(monkeypatch):
+    """timer="do_bench median" (CUDA's default) calls do_bench for median times, per repeat and runner, with no
+    extra warm-up round, and records the median of its medians. A stand-in do_bench, as there is no GPU here."""
+    import triton.testing
+
+    calls = []
+
+    def do_bench(fn, **kwargs):
+        fn()
+        calls.append(kwargs)
+        return 0.25 * len(calls)  # ms
+
+    monkeypatch.setattr(triton.testing, "do_bench", do_bench)
+    case = bench.SHAPE_SETS["smoke"]["s6"]
+    records = bench.measure(case, ["reference", "torch"], "cpu", 3, layout="time-major", timer="do_bench median")
+    assert calls == [{**bench.DO_BENCH_MS, "return_mode": "median"}] * 12  # 3 repeats x 2 runners x (fwd, fwd+bwd)
+    ref, torch_ = records
+    # call k returns 250 k µs; the runners alternate: reference fwd, fwd+bwd, torch fwd, fwd+bwd, then again
+    assert ref["repeats"] == {"fwd_us": [250.0, 1250.0, 2250.0], "fwd_bwd_us": [500.0, 1500.0, 2500.0]}
+    assert torch_["repeats"] == {"fwd_us": [750.0, 1750.0, 2750.0], "fwd_bwd_us": [1000.0, 2000.0, 3000.0]}
+    assert (ref["fwd_us"], torch_["fwd_bwd_us"]) == (1250.0, 2000.0)
+    for r in records:
+        assert r["timer"] == "do_bench median" and r["layout"] == "time-major"
+        assert r["rel_err_y"] < 1e-5 and r["rel_err_grad"] < 1e-4
+    with pytest.raises(ValueError, match="timer"):
+        bench.measure(case, ["torch"], "cpu", 1, timer="wall")
+
+
+def test_measure_gives_each_runner_the_upstream_gradient_in_its_y_layout(monkeypatch):
+    """The upstream gradient has one set of values, stored like each runner's y (gpu_bench's ``randn_like(y)``)."""
+    seen = {}
+
+    def runner(name, layout):
+        def fn(inputs):
+            y = bench.selective_scan(**inputs, backend="torch")[0]
+            y = bench.time_major(y) if layout == "time-major" else y.contiguous()
+            if y.requires_grad:
+                y.register_hook(lambda g: seen.setdefault(name, []).append((g.stride(), g.clone())))
+            return y
+
+        return bench.Runner(fn, lambda case, device: True)
+
+    monkeypatch.setitem(bench.RUNNERS, "rows", runner("rows", "row-major"))
+    monkeypatch.setitem(bench.RUNNERS, "cols", runner("cols", "time-major"))
+    case = bench.SHAPE_SETS["smoke"]["s6"]
+    bench.measure(case, ["rows", "cols"], "cpu", 1, warmup=0, layout="time-major")
+    L, d = case.L, case.d
+    assert {stride for stride, _ in seen["rows"]} == {(L * d, d, 1)}
+    assert {stride for stride, _ in seen["cols"]} == {(L * d, 1, L)}
+    assert all(torch.equal(g, seen["rows"][0][1]) for _, g in seen["rows"] + seen["cols"])
