@@ -263,7 +263,8 @@ def sweep(shape, configs):
         else:
             cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, is_complex=complex_a, **overrides)
             key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}"
-                   f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}")  # fmt: skip
+                   f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}"
+                   f"-reg{cfg.maxnreg}-bwdreg{cfg.bwd_maxnreg}")  # fmt: skip
             scan = functools.partial(autograd.scan_with_config, cfg=cfg)
 
         def make(grad, scan=scan):

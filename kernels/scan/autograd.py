@@ -36,6 +36,8 @@ class LaunchConfig:
     unroll: int = 1  # states per statically unrolled group (divides n): their loads are issued together
     bwd_unroll: int = 1
     time_major: bool = False  # copy row-major u, dt, z into (b, d, L) memory first (the scan runs along time)
+    maxnreg: int | None = None  # register cap per thread, GPU only (more programs per SM, at the risk of spills; 0: none)
+    bwd_maxnreg: int | None = None
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -52,7 +54,8 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
-                  bwd_num_warps=None, unroll=None, bwd_unroll=None) -> LaunchConfig:  # fmt: skip
+                  bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None,
+                  bwd_maxnreg=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
@@ -60,7 +63,10 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     unrolled 8 at a time for real A (mamba130m-bf16: 615 µs against 744 µs for R = 8 and 829 µs unrolled 1; for
     complex A, unrolled 4 gained 4 % at complex-bf16 and lost 29 % at s4d-fp32, so it is not); backward on 1 warp,
     R = 2 for real A and R = 1 for complex A (whose backward tile holds twice the values); more backward warps,
-    R = 4 or unrolling the backward's states were slower."""
+    R = 4 or unrolling the backward's states were slower. A real-A forward with many programs (≥ 12 per SM, several
+    waves) is capped at 80 registers: 6 programs per SM instead of 4 (108 registers), at a 16-byte spill —
+    mamba130m-bf16 607 → 520 µs, mamba130m-fp32 1175 → 876 µs; with fewer programs (n64-bf16: 1024, long-bf16: 512)
+    the cap lost 4–12 %. Capping the backward (255 registers, spilling already) was slower."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -76,18 +82,21 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         bwd_num_warps = bwd_num_warps or 1
         unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 8))
         bwd_unroll = bwd_unroll or 1
+        sms = torch.cuda.get_device_properties(device).multi_processor_count
+        programs = b * (d // block_r)
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
-            programs = b * (d // block_r)
-            target = 2 * torch.cuda.get_device_properties(device).multi_processor_count
-            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-target // programs))))
+            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // programs))))
+        if maxnreg is None and not is_complex and programs >= 12 * sms:
+            maxnreg = 80
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
     if n % unroll or n % bwd_unroll:
         raise ValueError(f"launch_config: unroll={unroll} and bwd_unroll={bwd_unroll} must divide n={n}")
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
-                        unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU)  # fmt: skip
+                        unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
+                        bwd_maxnreg=bwd_maxnreg)  # fmt: skip
 
 
 @dataclass

@@ -30,6 +30,39 @@ from kernels.scan.triton_fwd import (
 
 
 @triton.jit
+def _flip_time(x, LANE_V: tl.constexpr):
+    """An [R, T] tile reversed along time. ``LANE_V`` = 0: ``tl.flip`` (any layout; its lane part is a butterfly of
+    five shuffle rounds). ``LANE_V`` = V > 0 (GPU, one warp, the tile's layout holding V consecutive steps per thread
+    on 32 lanes, repeated T / 32V times): steps p = (rep, lane, i) go to (reps − 1 − rep, 31 − lane, V − 1 − i), so
+    the in-thread parts are register renaming and the lanes one ``shfl.bfly`` by 31 per element."""
+    if LANE_V == 0:
+        return tl.flip(x, 1)
+    else:
+        R: tl.constexpr = x.shape[0]
+        REPS: tl.constexpr = x.shape[1] // (32 * LANE_V)
+        y = tl.flip(tl.flip(tl.reshape(x, [R, REPS, 32, LANE_V]), 3), 1).to(tl.int32, bitcast=True)
+        y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 31, 31, -1;", "=r,r", [y], dtype=tl.int32,
+                                      is_pure=True, pack=1)  # fmt: skip
+        return tl.reshape(y.to(tl.float32, bitcast=True), [R, x.shape[1]])
+
+
+@triton.jit
+def _reverse_scan(a_re, a_im, b_re, b_im, IS_COMPLEX: tl.constexpr, LANE_V: tl.constexpr):
+    """g_t = b_t + a_t·g_{t+1} along time (complex when ``IS_COMPLEX``): a forward scan of the time-reversed
+    tiles, reversed back (``_flip_time``); returns (Re g, Im g), Im g = Re g for real tiles."""
+    if IS_COMPLEX:
+        _, _, g_re, g_im = tl.associative_scan(
+            (_flip_time(a_re, LANE_V), _flip_time(a_im, LANE_V), _flip_time(b_re, LANE_V), _flip_time(b_im, LANE_V)),
+            1, _combine_complex,
+        )  # fmt: skip
+        return _flip_time(g_re, LANE_V), _flip_time(g_im, LANE_V)
+    else:
+        _, g_re = tl.associative_scan((_flip_time(a_re, LANE_V), _flip_time(b_re, LANE_V)), 1, _combine_real)
+        g_re = _flip_time(g_re, LANE_V)
+        return g_re, g_re
+
+
+@triton.jit
 def _bwd_kernel(
     p_u,
     p_dt,
@@ -85,6 +118,7 @@ def _bwd_kernel(
     DT_INVARIANT: tl.constexpr,
     ZOH: tl.constexpr,
     FAST: tl.constexpr,
+    LANE_V: tl.constexpr,
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
 ):
@@ -178,15 +212,13 @@ def _bwd_kernel(
                 g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
                 if IS_COMPLEX:
                     g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
-                    _, _, g_re, g_im = tl.associative_scan(
-                        (an_re, -an_im, 2.0 * b_dy * cc_re + g0_re, g0_im - 2.0 * b_dy * cc_im), 1, _combine_complex,
-                        reverse=True,
-                    )  # fmt: skip
+                    g_re, g_im = _reverse_scan(an_re, -an_im, 2.0 * b_dy * cc_re + g0_re, g0_im - 2.0 * b_dy * cc_im,
+                                               True, LANE_V)  # fmt: skip
                     out_re = a_re * g_re + a_im * g_im
                     out_im = tl.gather(a_re * g_im - a_im * g_re, i_first, 1)
                     tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
                 else:
-                    _, g_re = tl.associative_scan((an_re, b_dy * cc_re + g0_re), 1, _combine_real, reverse=True)
+                    g_re, _ = _reverse_scan(an_re, an_re, b_dy * cc_re + g0_re, g0_re, False, LANE_V)
                     out_re = a_re * g_re
                 tl.store(p_end + o_kn[:, None] * S2, tl.gather(out_re, i_first, 1), mask=m_end[:, None])
 
@@ -305,6 +337,14 @@ def _bwd_kernel(
         tl.debug_barrier()  # this tile's outgoing adjoints (written above) are read by the tile to its left
 
 
+def lane_vector(x, cfg) -> int:
+    """``_flip_time``'s V: steps per thread of the backward's [R, T] tiles when their layout is known — one warp,
+    time-major inputs, whose 16-byte loads give each thread 16 / itemsize consecutive steps — else 0 (``tl.flip``)."""
+    v = 16 // x.u.element_size()
+    known = x.flags["FAST"] and cfg.bwd_num_warps == 1 and x.u.stride(1) == 1 and cfg.tile % (32 * v) == 0
+    return v if known else 0
+
+
 def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
     """Pass 1 and the reverse chunk combination (when the sequence is split), then pass 2.
 
@@ -314,9 +354,9 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
     grid = (x.d // cfg.bwd_block_r, x.b, cfg.n_chunks)
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
+        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk, LANE_V=lane_vector(x, cfg),
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
-        UNROLL=cfg.bwd_unroll, **x.flags,
+        UNROLL=cfg.bwd_unroll, **x.flags, **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip
     g = grads
     adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right

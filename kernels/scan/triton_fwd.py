@@ -411,7 +411,7 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
         BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps,
-        UNROLL=cfg.unroll, **x.flags,
+        UNROLL=cfg.unroll, **x.flags, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
     if cfg.n_chunks > 1:
