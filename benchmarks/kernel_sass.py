@@ -38,7 +38,7 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
     constants = dict(stride_l=1, H=1, NC=1, K=8, BLOCK_R=block_r, T=tile, BLOCK_N=triton.next_power_of_2(n),
                      LOCAL=False, UNROLL=unroll, **flags)  # fmt: skip
     if kernel == "bwd":
-        constants["LANE_V"] = lane_v
+        constants.update(LANE_V=lane_v, STAGES=2)
 
     def kind(name):
         if name in constants:

@@ -36,8 +36,9 @@ class LaunchConfig:
     unroll: int = 1  # states per statically unrolled group (divides n): their loads are issued together
     bwd_unroll: int = 1
     time_major: bool = False  # copy row-major u, dt, z into (b, d, L) memory first (the scan runs along time)
-    maxnreg: int | None = None  # register cap per thread, GPU only (more programs per SM, at the risk of spills; 0: none)
+    maxnreg: int | None = None  # registers per thread, GPU only: more programs per SM, maybe spills (0: no cap)
     bwd_maxnreg: int | None = None
+    bwd_stages: int = 1  # software-pipelining stages of the backward's loop over states (1: none)
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -53,20 +54,21 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 
 
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
-                  block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
+                  itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
                   bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None,
-                  bwd_maxnreg=None) -> LaunchConfig:  # fmt: skip
+                  bwd_maxnreg=None, bwd_stages=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
-    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 4, T = 256, 4 warps, states
-    unrolled 8 at a time for real A (mamba130m-bf16: 615 µs against 744 µs for R = 8 and 829 µs unrolled 1; for
-    complex A, unrolled 4 gained 4 % at complex-bf16 and lost 29 % at s4d-fp32, so it is not); backward on 1 warp,
-    R = 2 for real A and R = 1 for complex A (whose backward tile holds twice the values); more backward warps,
-    R = 4 or unrolling the backward's states were slower. A real-A forward with many programs (≥ 12 per SM, several
-    waves) is capped at 80 registers: 6 programs per SM instead of 4 (108 registers), at a 16-byte spill —
-    mamba130m-bf16 607 → 520 µs, mamba130m-fp32 1175 → 876 µs; with fewer programs (n64-bf16: 1024, long-bf16: 512)
-    the cap lost 4–12 %. Capping the backward (255 registers, spilling already) was slower."""
+    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 4, T = 256, 4 warps; for
+    real A the states are unrolled (their loads issue together; each group's end states are stored after it) 8 at a
+    time, or with many programs (≥ 12 per SM, several waves: mamba130m) 4 at a time capped at 128 registers for
+    16-bit inputs (513 µs against 627 unrolled 8 uncapped, 1242 unrolled 8 at 80 registers) and 2 at a time for
+    float32 (848 against 1039); with fewer programs (n64-bf16, long-bf16) unrolling 8 won (1398 / 657 µs against
+    1790–2040 / 714–995). Complex A is not unrolled (unrolled 4 gained 4 % at complex-bf16 and lost 29 % at
+    s4d-fp32). Backward on 1 warp, R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
+    loop over states software-pipelined in 2 stages (mamba130m-bf16 2377 against 2622 µs forward+backward); more
+    backward warps, R = 4, unrolling its states or capping its registers were slower."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -74,21 +76,24 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         num_warps = bwd_num_warps = 1
         bwd_block_r = bwd_block_r or block_r
         unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
+        bwd_stages = 1
     else:
         block_r = block_r or _largest_pow2_divisor(p, 4)
         bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
         tile = tile or 256
         num_warps = num_warps or 4
         bwd_num_warps = bwd_num_warps or 1
-        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 8))
-        bwd_unroll = bwd_unroll or 1
         sms = torch.cuda.get_device_properties(device).multi_processor_count
         programs = b * (d // block_r)
+        many = not is_complex and programs >= 12 * sms  # several waves of real-A programs
+        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, (4 if itemsize < 4 else 2) if many else 8))
+        if maxnreg is None and many and itemsize < 4:
+            maxnreg = 128
+        bwd_unroll = bwd_unroll or 1
+        bwd_stages = bwd_stages or 2
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
             tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // programs))))
-        if maxnreg is None and not is_complex and programs >= 12 * sms:
-            maxnreg = 80
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
@@ -96,7 +101,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         raise ValueError(f"launch_config: unroll={unroll} and bwd_unroll={bwd_unroll} must divide n={n}")
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
-                        bwd_maxnreg=bwd_maxnreg)  # fmt: skip
+                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages)  # fmt: skip
 
 
 @dataclass
@@ -328,4 +333,5 @@ def scan_triton(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
 
     if lti_applies(args):
         return scan_lti(args, lti_config(n, args.u.device))
-    return scan_with_config(args, launch_config(b, L, d, n, h, args.u.device, is_complex=args.is_complex))
+    cfg = launch_config(b, L, d, n, h, args.u.device, is_complex=args.is_complex, itemsize=args.u.element_size())
+    return scan_with_config(args, cfg)

@@ -20,6 +20,7 @@ import triton.language as tl
 from kernels.scan.triton_fwd import (
     _combine_complex,
     _combine_real,
+    _enter,
     _input_coefficient,
     _load_A,
     _mix,
@@ -119,6 +120,7 @@ def _bwd_kernel(
     ZOH: tl.constexpr,
     FAST: tl.constexpr,
     LANE_V: tl.constexpr,
+    STAGES: tl.constexpr,
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
 ):
@@ -179,7 +181,7 @@ def _bwd_kernel(
         m_t = o_tt < L
         m_x = m_t[None, :] & m_r[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d
-        delta, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
         # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
         m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
         delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
@@ -198,7 +200,8 @@ def _bwd_kernel(
         o_sel = (i_b * H + i_g) * N * L + o_tt
         i_first = tl.zeros([BLOCK_R, 1], tl.int32)  # the adjoint leaving the tile is the first column
         last = o_t[None, :] == T - 1
-        for k0 in range(0, N, UNROLL):
+        first = o_t[None, :] == 0
+        for k0 in tl.range(0, N, UNROLL, num_stages=STAGES):  # STAGES > 1: next states' loads issued early
             for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
                 k = k0 + kk
                 o_kn = o_r * N + k
@@ -234,11 +237,8 @@ def _bwd_kernel(
                         h0_im = tl.load(p_h0 + 1)[:, None]
                         be_re = cb_re * b_u
                         be_im = cb_im * b_u
-                        acc_re, acc_im, h_re, h_im = tl.associative_scan(
-                            (a_re, a_im, be_re, be_im), 1, _combine_complex
-                        )
-                        h_re += acc_re * h0_re - acc_im * h0_im
-                        h_im += acc_re * h0_im + acc_im * h0_re
+                        b0_re, b0_im = _enter(a_re, a_im, be_re, be_im, h0_re, h0_im, first, True)
+                        _, _, h_re, h_im = tl.associative_scan((a_re, a_im, b0_re, b0_im), 1, _combine_complex)
                         y_acc += cc_re * h_re - cc_im * h_im
                         gc_re = 2.0 * b_dy * h_re
                         gc_im = -2.0 * b_dy * h_im
@@ -286,8 +286,8 @@ def _bwd_kernel(
                             tl.atomic_add(p_dCk + 1, tl.sum(gc_im, 0), mask=m_t, sem="relaxed")
                     else:
                         be_re = cb_re * b_u
-                        acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
-                        h_re += acc_re * h0_re
+                        b0_re, _ = _enter(a_re, a_re, be_re, be_re, h0_re, h0_re, first, False)
+                        _, h_re = tl.associative_scan((a_re, b0_re), 1, _combine_real)
                         y_acc += cc_re * h_re
                         gc_re = b_dy * h_re
                         du_acc += g_re * cb_re
@@ -323,12 +323,15 @@ def _bwd_kernel(
                 y_acc += b_D[:, None] * b_u
                 du_acc += b_D[:, None] * b_dy
                 tl.store(p_dD_part + o_row, tl.sum(b_dy * b_u, 1), mask=m_r)
-            if HAS_Z:
+            if HAS_Z:  # dout and z read again here rather than kept live through the state loop (registers)
+                b_dout = tl.load(p_dout + o_x, mask=m_x, other=0.0).to(tl.float32)
+                b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
                 s = tl.sigmoid(b_z)
                 dz = b_dout * y_acc * s * (1.0 + b_z * (1.0 - s))
                 tl.store(p_dz + o_x, dz.to(p_dz.dtype.element_ty), mask=m_x)
             tl.store(p_du + o_x, du_acc.to(p_du.dtype.element_ty), mask=m_x)
             if DT_SOFTPLUS:
+                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT)
                 ddelta = tl.where(b_x > 20.0, ddelta, ddelta * tl.sigmoid(b_x))
             ddelta = tl.where(m_x, ddelta, 0.0)
             if not DT_INVARIANT:
@@ -354,7 +357,7 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
     grid = (x.d // cfg.bwd_block_r, x.b, cfg.n_chunks)
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk, LANE_V=lane_vector(x, cfg),
+        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk, LANE_V=lane_vector(x, cfg), STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
         UNROLL=cfg.bwd_unroll, **x.flags, **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip

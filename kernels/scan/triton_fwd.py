@@ -54,6 +54,18 @@ def _combine_complex(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
 
 
 @triton.jit
+def _enter(a_re, a_im, b_re, b_im, h0_re, h0_im, first, IS_COMPLEX: tl.constexpr):
+    """The first step's input with the entering state h0 folded in, b + a·h0 where ``first``: the scan of (a, b) is
+    then h itself, and its cumulative product (and a fix-up h += P·h0 per element) is not needed."""
+    if IS_COMPLEX:
+        return (tl.where(first, b_re + a_re * h0_re - a_im * h0_im, b_re),
+                tl.where(first, b_im + a_re * h0_im + a_im * h0_re, b_im))  # fmt: skip
+    else:
+        b = tl.where(first, b_re + a_re * h0_re, b_re)
+        return b, b
+
+
+@triton.jit
 def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.constexpr, DT_INVARIANT: tl.constexpr):
     """Δ on an [R, T] tile (0 where ``m`` is false), and the pre-softplus value x = dt + dt_bias."""
     if DT_INVARIANT:
@@ -291,11 +303,18 @@ def _fwd_kernel(
         y_acc = tl.zeros([BLOCK_R, T], tl.float32)
         o_sel = (i_b * H + i_g) * N * L + o_tt  # [T] in (b, h, n, L), state 0
         i_last = tl.full([BLOCK_R, 1], T - 1, tl.int32)  # the tile's end state is h's last column
+        first = o_t[None, :] == 0  # the state entering the tile joins the first step's input
+        o_u = tl.arange(0, UNROLL)[None, :]
         for k0 in range(0, N, UNROLL):
+            # the group's end states are stored after the group: a store between its states would order their
+            # loads after it (the compiler cannot tell the addresses apart), serialising the unrolled states
+            end_re = tl.zeros([BLOCK_R, UNROLL], tl.float32)
+            end_im = end_re
             for kk in tl.static_range(UNROLL):  # states unrolled UNROLL at a time: their loads issue early
                 k = k0 + kk
                 o_kn = o_r * N + k
-                h0_re = tl.load(p_h0 + o_kn * S2)
+                h0_re = tl.load(p_h0 + o_kn * S2)[:, None]
+                h0_im = tl.load(p_h0 + o_kn * S2 + 1)[:, None] if IS_COMPLEX else h0_re
                 ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
                 b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
@@ -308,16 +327,13 @@ def _fwd_kernel(
                 else:  # Euler: B̄u = B̃·(Δu), Δu formed once per tile
                     be_re = b_re * b_du
                     be_im = b_im * b_du
+                b0_re, b0_im = _enter(a_re, a_im, be_re, be_im, h0_re, h0_im, first, IS_COMPLEX)
                 if IS_COMPLEX:
-                    h0_im = tl.load(p_h0 + o_kn * S2 + 1)
-                    acc_re, acc_im, h_re, h_im = tl.associative_scan((a_re, a_im, be_re, be_im), 1, _combine_complex)
-                    h_re += acc_re * h0_re[:, None] - acc_im * h0_im[:, None]
-                    h_im += acc_re * h0_im[:, None] + acc_im * h0_re[:, None]
-                    tl.store(p_end + o_kn[:, None] * S2 + 1, tl.gather(h_im, i_last, 1), mask=m_end[:, None])
+                    _, _, h_re, h_im = tl.associative_scan((a_re, a_im, b0_re, b0_im), 1, _combine_complex)
+                    end_im = tl.where(o_u == kk, tl.gather(h_im, i_last, 1), end_im)
                 else:
-                    acc_re, h_re = tl.associative_scan((a_re, be_re), 1, _combine_real)
-                    h_re += acc_re * h0_re[:, None]
-                tl.store(p_end + o_kn[:, None] * S2, tl.gather(h_re, i_last, 1), mask=m_end[:, None])
+                    _, h_re = tl.associative_scan((a_re, b0_re), 1, _combine_real)
+                end_re = tl.where(o_u == kk, tl.gather(h_re, i_last, 1), end_re)
                 if not LOCAL:
                     cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                         IS_COMPLEX, BLOCK_R, T)  # fmt: skip
@@ -325,6 +341,10 @@ def _fwd_kernel(
                         y_acc += cc_re * h_re - cc_im * h_im
                     else:
                         y_acc += cc_re * h_re
+            p_group = p_end + (o_r[:, None] * N + k0 + o_u) * S2
+            tl.store(p_group, end_re, mask=m_end[:, None])
+            if IS_COMPLEX:
+                tl.store(p_group + 1, end_im, mask=m_end[:, None])
         if not LOCAL:
             if IS_COMPLEX:
                 y_acc = 2.0 * y_acc
