@@ -67,7 +67,8 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     float32 (848 against 1039); with fewer programs (n64-bf16, long-bf16) unrolling 8 won (1398 / 657 µs against
     1790–2040 / 714–995). Complex A is not unrolled (unrolled 4 gained 4 % at complex-bf16 and lost 29 % at
     s4d-fp32). Backward on 1 warp, R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
-    loop over states software-pipelined in 2 stages (mamba130m-bf16 2377 against 2622 µs forward+backward); more
+    loop over states software-pipelined in 3 stages (mamba130m-bf16 forward+backward: 1 stage 2622 µs, 2 stages
+    2377, 3 stages 2148; fp32 2986 → 2896, long-bf16 2424 → 2246, n64-bf16 5166 → 4903 from 2 to 3); more
     backward warps, R = 4, unrolling its states or capping its registers were slower."""
     p = d // h
     if interpreting() or device.type != "cuda":
@@ -90,7 +91,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         if maxnreg is None and many and itemsize < 4:
             maxnreg = 128
         bwd_unroll = bwd_unroll or 1
-        bwd_stages = bwd_stages or 2
+        bwd_stages = bwd_stages or 3
         if tiles_per_chunk is None:
             n_tiles = -(-L // tile)
             tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // programs))))
