@@ -4,8 +4,8 @@ Decomposition (mamba_ssm's, rebuilt in Triton): a program owns ``BLOCK_R`` chann
 chunk of the sequence; the chunk is walked in tiles of ``T`` steps; inside a tile the states are the outer loop
 and each state's recurrence is one ``tl.associative_scan`` over an ``[BLOCK_R, T]`` tile along time, so the
 ``BLOCK_R`` channels share every load of B and C. The state entering each tile is the checkpoint (every ``T``
-steps, kept for the backward pass): each state's end is written there and read back by the next tile after a
-barrier.
+steps, kept for the backward pass): the end states of each group of unrolled states are written there after the
+group and read back by the next tile after a barrier.
 
 Long sequences with few channels are split into chunks run in parallel: pass 1 (``LOCAL``) computes each chunk's
 end state from a zero start, a short sequential pass over chunks (``_combine_kernel``) turns those into the true

@@ -1,0 +1,79 @@
+"""The GPU tiling rules of ``launch_config`` and the backward's flip choice, checked on the host (no GPU needed):
+the device's multiprocessor count is faked, and nothing is launched."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+# the kernel modules read TRITON_INTERPRET when imported; the interpreter tests need them imported under it
+os.environ["TRITON_INTERPRET"] = "1"
+pytest.importorskip("triton", reason="triton is not installed")
+
+from kernels.scan import autograd, triton_bwd  # noqa: E402
+
+CUDA = torch.device("cuda")
+
+
+@pytest.fixture
+def h200(monkeypatch):
+    """A CUDA device with 132 multiprocessors, outside the interpreter."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(multi_processor_count=132))
+
+
+@pytest.mark.parametrize(
+    "b, d, L, n, itemsize, unroll, maxnreg",
+    [
+        (8, 1536, 2048, 16, 2, 4, 128),  # mamba130m-bf16: 3072 programs, 23 per SM
+        (8, 1536, 2048, 16, 4, 2, None),  # mamba130m-fp32
+        (8, 512, 4096, 64, 2, 8, None),  # n64-bf16: 1024 programs, 7.8 per SM
+        (2, 512, 16384, 16, 2, 8, None),  # long-bf16: 256 programs
+    ],
+)
+def test_real_a_forward_unroll_and_register_cap_follow_the_program_count(h200, b, d, L, n, itemsize, unroll,
+                                                                         maxnreg):  # fmt: skip
+    cfg = autograd.launch_config(b, L, d, n, 1, CUDA, itemsize=itemsize)
+    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages) == (unroll, maxnreg, 3)
+
+
+def test_complex_a_is_not_unrolled_or_capped(h200):
+    cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, is_complex=True, itemsize=2)
+    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_block_r) == (1, None, 1)
+
+
+def test_overrides_win_over_the_rules(h200):
+    cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2, unroll=8, maxnreg=0, bwd_stages=1)
+    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages) == (8, 0, 1)
+
+
+def test_interpreter_keeps_one_stage(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2)
+    assert (cfg.bwd_stages, cfg.maxnreg, cfg.unroll) == (1, None, 1)
+
+
+def _prepared(dtype, time_major, fast=True):
+    u = torch.zeros(1, 64, 3, dtype=dtype)
+    if time_major:
+        u = u.transpose(1, 2).contiguous().transpose(1, 2)
+    return SimpleNamespace(u=u, flags={"FAST": fast})
+
+
+@pytest.mark.parametrize(
+    "dtype, time_major, fast, warps, tile, expected",
+    [
+        (torch.bfloat16, True, True, 1, 256, 8),  # 16-byte loads: 8 steps per thread
+        (torch.float32, True, True, 1, 256, 4),
+        (torch.float32, True, True, 1, 64, 0),  # 64 steps do not cover 32 lanes × 4
+        (torch.bfloat16, False, True, 1, 256, 0),  # row-major: time is not the vector axis
+        (torch.bfloat16, True, True, 2, 256, 0),  # two warps: lanes no longer span the tile
+        (torch.bfloat16, True, False, 1, 256, 0),  # interpreter: no inline shuffles
+    ],
+)
+def test_shuffle_flip_only_where_the_layout_is_known(dtype, time_major, fast, warps, tile, expected):
+    cfg = SimpleNamespace(bwd_num_warps=warps, tile=tile)
+    assert triton_bwd.lane_vector(_prepared(dtype, time_major, fast), cfg) == expected
