@@ -29,7 +29,7 @@ DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make mu
 
 
 def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
-                        arch: int, lane_v: int = 8):  # fmt: skip
+                        arch: int, lane_v: int = 8, stages: int = 3):  # fmt: skip
     """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2, one chunk, time-major inputs) for ``sm_<arch>``."""
     fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
     flags = dict(IS_COMPLEX=complex_a, B_COMPLEX=False, C_COMPLEX=False, BB_COMPLEX=False, CB_COMPLEX=False,
@@ -38,7 +38,7 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
     constants = dict(stride_l=1, H=1, NC=1, K=8, BLOCK_R=block_r, T=tile, BLOCK_N=triton.next_power_of_2(n),
                      LOCAL=False, UNROLL=unroll, **flags)  # fmt: skip
     if kernel == "bwd":
-        constants.update(LANE_V=lane_v, STAGES=2)
+        constants.update(LANE_V=lane_v, STAGES=stages)
 
     def kind(name):
         if name in constants:
@@ -66,10 +66,11 @@ def main(argv=None):
     parser.add_argument("--complex", action="store_true", help="complex A")
     parser.add_argument("--arch", type=int, default=90)
     parser.add_argument("--lane-v", type=int, default=8, help="backward's flip: steps per thread, 0 = tl.flip")
+    parser.add_argument("--stages", type=int, default=3, help="backward's pipelining stages over states")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
     args = parser.parse_args(argv)
     compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
-                                   args.n, args.arch, args.lane_v)  # fmt: skip
+                                   args.n, args.arch, args.lane_v, args.stages)  # fmt: skip
     tag = f"{args.kernel}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}{'_complex' if args.complex else ''}"
     args.out.mkdir(parents=True, exist_ok=True)
     cubin = args.out / f"{tag}.cubin"
