@@ -61,11 +61,11 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
     GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 4, T = 256, 4 warps; for
-    real A the states are unrolled (their loads issue together; each group's end states are stored after it) 8 at a
-    time, or with many programs (≥ 12 per SM, several waves: mamba130m) 4 at a time capped at 128 registers for
-    16-bit inputs (513 µs against 627 unrolled 8 uncapped, 1242 unrolled 8 at 80 registers) and 2 at a time for
-    float32 (848 against 1039); with fewer programs (n64-bf16, long-bf16) unrolling 8 won (1398 / 657 µs against
-    1790–2040 / 714–995). Complex A is not unrolled (unrolled 4 gained 4 % at complex-bf16 and lost 29 % at
+    real A the states are unrolled (their loads issue together; each group's end states are stored after it): 4 at
+    a time capped at 128 registers for 16-bit inputs (mamba130m-bf16 513 µs against 627 unrolled 8 uncapped and
+    1242 unrolled 8 at 80 registers; long-bf16 580 against 649, n64-bf16 1382 against 1383 unrolled 8), for float32
+    2 at a time with many programs (≥ 12 per SM, several waves: mamba130m-fp32 848 against 1039) and 8 otherwise.
+    Complex A is not unrolled (unrolled 4 gained 4 % at complex-bf16 and lost 29 % at
     s4d-fp32). Backward on 1 warp, R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
     loop over states software-pipelined in 3 stages (mamba130m-bf16 forward+backward: 1 stage 2622 µs, 2 stages
     2377, 3 stages 2148; fp32 2986 → 2896, long-bf16 2424 → 2246, n64-bf16 5166 → 4903 from 2 to 3); more
@@ -86,9 +86,9 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         bwd_num_warps = bwd_num_warps or 1
         sms = torch.cuda.get_device_properties(device).multi_processor_count
         programs = b * (d // block_r)
-        many = not is_complex and programs >= 12 * sms  # several waves of real-A programs
-        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, (4 if itemsize < 4 else 2) if many else 8))
-        if maxnreg is None and many and itemsize < 4:
+        many = programs >= 12 * sms  # several waves of programs
+        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 4 if itemsize < 4 else 2 if many else 8))
+        if maxnreg is None and not is_complex and itemsize < 4:
             maxnreg = 128
         bwd_unroll = bwd_unroll or 1
         bwd_stages = bwd_stages or 3
