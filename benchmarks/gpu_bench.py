@@ -136,8 +136,8 @@ def s4d_fft(u, dt, A, B_bias, C_bias, D):
 
 
 def mamba_peer():
-    """mamba_ssm's ``selective_scan_fn`` if installed or buildable (``benchmarks/gpu_mamba.py``), else None."""
-    from benchmarks.gpu_mamba import selective_scan_fn
+    """mamba_ssm's ``selective_scan_fn`` if installed or buildable (``kernels/mamba_peer.py``), else None."""
+    from kernels.mamba_peer import selective_scan_fn
 
     return selective_scan_fn()
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from kernels import mamba_peer
 from kernels.scan import selective_scan
 
 LAYOUTS = ("row-major", "time-major")
@@ -296,10 +297,11 @@ register_runner(
 
 
 def _mamba_call(inputs: dict, B: torch.Tensor, C: torch.Tensor, selective_scan_fn=None) -> torch.Tensor:
-    """mamba_ssm's ``selective_scan_fn`` (by default the installed one) on the contract's ``inputs``, with B and C
+    """mamba_ssm's ``selective_scan_fn`` (by default :func:`kernels.mamba_peer.selective_scan_fn`: the installed one,
+    or one built from ``MAMBA_SELECTIVE_SCAN_SRC``) on the contract's ``inputs``, with B and C
     already in its (b, G, n, L) layout; u, dt, z go in as (b, d, L) views. Returns y (b, L, d)."""
     if selective_scan_fn is None:
-        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+        selective_scan_fn = mamba_peer.selective_scan_fn()
 
     def float32(name):  # mamba_ssm takes A (float32 or complex64), D and delta_bias in single precision only
         x = inputs.get(name)
@@ -349,18 +351,12 @@ def mamba_ssm_materialised(inputs: dict, selective_scan_fn=None) -> torch.Tensor
 
     mamba_ssm has no zero-order hold for B (B̄ = Δ·B), so this computes the contract with
     ``discretization="euler"`` whatever the case asks: a timing peer of the ZOH scan, compared for accuracy
-    with the Euler reference. ``selective_scan_fn`` (default: the installed mamba_ssm's) is injectable, so
-    tests can pass a pure-torch model of it. Returns y (b, L, d).
+    with the Euler reference. ``selective_scan_fn`` (default: :func:`kernels.mamba_peer.selective_scan_fn`) is
+    injectable, so tests can pass a pure-torch model of it. Returns y (b, L, d).
     """
     B, C = materialise_b2s6(inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1), inputs["B_bias"],
                             inputs["u"].dtype)  # fmt: skip
     return _mamba_call(inputs, B, C, selective_scan_fn)
-
-
-def _mamba_importable() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("mamba_ssm") is not None
 
 
 register_runner(
@@ -372,7 +368,7 @@ register_runner(
         and case.discretization == "euler"
         and case.dt == "selective"
         and not case.initial_state
-        and _mamba_importable()
+        and mamba_peer.available()
     ),
 )(_mamba_ssm)
 
@@ -385,7 +381,7 @@ register_runner(
         and case.C == "selective"
         and case.dt == "selective"
         and not case.initial_state
-        and _mamba_importable()
+        and mamba_peer.available()
     ),
     computes={"discretization": "euler"},
 )(mamba_ssm_materialised)

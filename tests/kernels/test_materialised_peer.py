@@ -97,7 +97,7 @@ def test_materialised_layout_is_mamba_ssms_complex_one():
 
 def test_registered_for_b2s6_cases_only(monkeypatch):
     """Supported where B is selective plus a bias, A complex, no initial state (on CUDA with mamba_ssm); Euler."""
-    monkeypatch.setattr(bench, "_mamba_importable", lambda: True)
+    monkeypatch.setattr(bench.mamba_peer, "available", lambda: True)
     runner = bench.RUNNERS["mamba_ssm_materialised"]
     assert runner.computes == {"discretization": "euler"}
     supported = {name for name, case in bench.SHAPE_SETS["gpu"].items() if runner.supports(case, "cuda")}
@@ -138,3 +138,16 @@ def test_gpu_bench_peer_call_and_table():
     table = gpu_bench.markdown([row], meta)
     assert "250 / 900 (mamba, B/C per channel, Euler) | 2.5 / 3 |" in table
     assert "(4.0e-03) |" in table and "Euler" in table.splitlines()[-1]
+
+
+def test_mamba_peer_available_from_named_sources(monkeypatch, tmp_path):
+    """Without mamba_ssm installed the peer exists only where MAMBA_SELECTIVE_SCAN_SRC names a folder."""
+    from kernels import mamba_peer
+
+    monkeypatch.setattr(mamba_peer, "_installed", lambda: False)
+    monkeypatch.delenv("MAMBA_SELECTIVE_SCAN_SRC", raising=False)
+    assert not mamba_peer.available()
+    monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SRC", str(tmp_path / "missing"))
+    assert not mamba_peer.available()
+    monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SRC", str(tmp_path))
+    assert mamba_peer.available()

@@ -1,13 +1,16 @@
-"""mamba_ssm's CUDA selective scan as a benchmark peer, built from its sources for this GPU alone.
+"""mamba_ssm's CUDA selective scan as a benchmark peer (``kernels.bench``, ``benchmarks.gpu_bench``), built from
+its sources for this GPU alone.
 
 ``selective_scan_fn()`` returns mamba_ssm's own ``selective_scan_fn`` when the package is installed, otherwise
 compiles ``csrc/selective_scan/*.cu`` from the directory named by ``MAMBA_SELECTIVE_SCAN_SRC`` (the recipe is in
-``benchmarks/README.md``) with ``torch.utils.cpp_extension.load`` for the current GPU's architecture, and wraps
-it the way mamba_ssm's ``SelectiveScanFn`` does; None when neither is available.
+``benchmarks/README.md``) with ``torch.utils.cpp_extension.load`` for the current GPU's architecture, once per
+process, and wraps it the way mamba_ssm's ``SelectiveScanFn`` does; None when neither is available.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 from pathlib import Path
 
@@ -32,6 +35,21 @@ def _build(src: Path):
                 extra_cuda_cflags=flags, extra_include_paths=[str(src)], build_directory=str(build))  # fmt: skip
 
 
+def _installed() -> bool:
+    return importlib.util.find_spec("mamba_ssm") is not None
+
+
+def _sources() -> Path | None:
+    src = os.environ.get("MAMBA_SELECTIVE_SCAN_SRC")
+    return Path(src) if src and Path(src).is_dir() else None
+
+
+def available() -> bool:
+    """Whether :func:`selective_scan_fn` has something to return: mamba_ssm installed, or its sources named."""
+    return _installed() or _sources() is not None
+
+
+@functools.cache
 def selective_scan_fn():
     try:
         from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as fn
@@ -39,10 +57,10 @@ def selective_scan_fn():
         return fn
     except ImportError:
         pass
-    src = os.environ.get("MAMBA_SELECTIVE_SCAN_SRC")
-    if not src or not Path(src).is_dir():
+    src = _sources()
+    if src is None:
         return None
-    ext = _build(Path(src))
+    ext = _build(src)
 
     class SelectiveScan(torch.autograd.Function):
         """mamba_ssm's SelectiveScanFn: u, delta, z (b, d, L); A (d, n); B, C (b, G, n, L)."""
