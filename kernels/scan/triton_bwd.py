@@ -342,11 +342,18 @@ def _bwd_kernel(
 
 def lane_vector(x, cfg) -> int:
     """``_flip_time``'s V: steps per thread of the backward's [R, T] tiles when their layout is known — one warp,
-    time-major inputs, whose 16-byte loads give each thread 16 / itemsize consecutive steps — else 0 (``tl.flip``).
-    The layout is Triton's choice: checked in the IR with triton 3.6 (bf16 and float32); a wrong flip would show in
-    ``benchmarks.gpu_bench``'s float64 comparison of every gradient."""
+    time-major inputs of one dtype (u, and dt and z where they are per step), whose 16-byte loads give each thread
+    16 / itemsize consecutive steps — else 0 (``tl.flip``). The layout is Triton's choice: checked in the IR with
+    triton 3.6 (bf16 and float32); a wrong flip would show in ``benchmarks.gpu_bench``'s float64 comparison of
+    every gradient."""
+    steps = [t for t in (x.u, x.dt, x.z) if t is not None and t.dim() == 3]
     v = 16 // x.u.element_size()
-    known = x.flags["FAST"] and cfg.bwd_num_warps == 1 and x.u.stride(1) == 1 and cfg.tile % (32 * v) == 0
+    known = (
+        x.flags["FAST"]
+        and cfg.bwd_num_warps == 1
+        and cfg.tile % (32 * v) == 0
+        and all(t.dtype == x.u.dtype and t.stride(1) == 1 for t in steps)
+    )
     return v if known else 0
 
 

@@ -56,11 +56,12 @@ def test_interpreter_keeps_one_stage(monkeypatch):
     assert (cfg.bwd_stages, cfg.maxnreg, cfg.unroll) == (1, None, 1)
 
 
-def _prepared(dtype, time_major, fast=True):
-    u = torch.zeros(1, 64, 3, dtype=dtype)
-    if time_major:
-        u = u.transpose(1, 2).contiguous().transpose(1, 2)
-    return SimpleNamespace(u=u, flags={"FAST": fast})
+def _prepared(dtype, time_major, fast=True, dt_dtype=None):
+    def steps(dtype):
+        x = torch.zeros(1, 64, 3, dtype=dtype)
+        return x.transpose(1, 2).contiguous().transpose(1, 2) if time_major else x
+
+    return SimpleNamespace(u=steps(dtype), dt=steps(dt_dtype or dtype), z=None, flags={"FAST": fast})
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,10 @@ def _prepared(dtype, time_major, fast=True):
 def test_shuffle_flip_only_where_the_layout_is_known(dtype, time_major, fast, warps, tile, expected):
     cfg = SimpleNamespace(bwd_num_warps=warps, tile=tile)
     assert triton_bwd.lane_vector(_prepared(dtype, time_major, fast), cfg) == expected
+
+
+def test_no_shuffle_flip_when_dt_has_another_dtype():
+    """A float32 dt beside bf16 u may give the tile another vector width: the generic flip is used."""
+    cfg = SimpleNamespace(bwd_num_warps=1, tile=256)
+    assert triton_bwd.lane_vector(_prepared(torch.bfloat16, True, dt_dtype=torch.float32), cfg) == 0
+    assert triton_bwd.lane_vector(_prepared(torch.bfloat16, True, dt_dtype=torch.bfloat16), cfg) == 8
