@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from kernels import selective_scan
 from kernels.bench import device_ceilings, float64, floor_us, materialise_b2s6
+from kernels.scan.autograd import same_layout
 
 SHAPES = [
     # name, b, d, L, n, complex A, h, dtype, extra switches
@@ -61,6 +62,11 @@ def make_inputs(b, d, L, n, complex_a, h, dtype, kind, device, seed=0):
             t["B_bias"] = 0.5 * rnd(d, n, dt=torch.complex64)
             opts = dict(discretization="zoh")
     return t, opts
+
+
+def time_major_inputs(t):
+    """``t`` with u, dt, z in mamba_ssm's layout: (b, d, L) memory, seen by the scan contract as (b, L, d) views."""
+    return {k: same_layout(v, True) if v.dim() == 3 else v for k, v in t.items()}
 
 
 def call(t, opts, backend, grad=False):
@@ -208,8 +214,7 @@ def bench_shape(shape, peer, ceilings, with_torch):
     row = dict(shape=name, b=b, d=d, L=L, n=n, h=h, complex=complex_a, dtype=str(dtype).split(".")[-1])
     row["errors_vs_float64"], t_small, y_ref = errors(shape)
     t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
-    # mamba_ssm's layout: u, dt, z in (b, d, L) memory; the scan contract sees them as (b, L, d) views
-    t_tm = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
+    t_tm = time_major_inputs(t)
 
     def ours(backend, inputs):
         def make(grad):
@@ -252,7 +257,7 @@ def sweep(shape, configs):
 
     name, b, d, L, n, complex_a, h, dtype, kind = shape
     t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
-    t = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
+    t = time_major_inputs(t)
     gy = torch.randn(b, L, d, device="cuda", dtype=dtype)
     out, first = {}, None
     for overrides in configs:

@@ -10,14 +10,14 @@ import time
 
 import torch
 
-from benchmarks.gpu_bench import SHAPES, call, make_inputs
+from benchmarks.gpu_bench import SHAPES, call, make_inputs, time_major_inputs
 
 
 def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "mamba130m-bf16"
     _, b, d, L, n, complex_a, h, dtype, kind = next(s for s in SHAPES if s[0] == name)
     t, opts = make_inputs(b, d, L, n, complex_a, h, dtype, kind, "cuda")
-    t = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 else v for k, v in t.items()}
+    t = time_major_inputs(t)
 
     def step():
         y, _, leaves = call(t, opts, "triton", grad=True)

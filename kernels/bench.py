@@ -41,16 +41,12 @@ import torch
 
 from kernels import mamba_peer
 from kernels.scan import selective_scan
+from kernels.scan.autograd import same_layout
 
 LAYOUTS = ("row-major", "time-major")
 DEFAULT_LAYOUT = {"cpu": "row-major", "cuda": "time-major"}
 TIMERS = {"cpu": "host clock median", "cuda": "do_bench median"}  # what ``measure`` uses on each device
 DO_BENCH_MS = {"warmup": 25, "rep": 200}  # triton.testing.do_bench's warm-up and timed milliseconds, as gpu_bench
-
-
-def time_major(x: torch.Tensor) -> torch.Tensor:
-    """x's values as a (b, L, d) view of (b, d, L) memory (mamba_ssm's layout for u, dt, z)."""
-    return x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 @dataclass(frozen=True)
@@ -134,7 +130,8 @@ class ScanCase:
         )
         args = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in args.items()}
         if layout == "time-major":
-            args |= {k: time_major(args[k]) for k in ("u", "dt", "z") if args[k] is not None and args[k].dim() == 3}
+            steps = [k for k in ("u", "dt", "z") if args[k] is not None and args[k].dim() == 3]
+            args |= {k: same_layout(args[k], True) for k in steps}
         return args
 
 

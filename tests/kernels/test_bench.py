@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from kernels import bench
+from kernels.scan.autograd import same_layout
 
 
 def test_bench_writes_json_and_markdown(tmp_path):
@@ -122,7 +123,7 @@ def test_measure_gives_each_runner_the_upstream_gradient_in_its_y_layout(monkeyp
     def runner(name, layout):
         def fn(inputs):
             y = bench.selective_scan(**inputs, backend="torch")[0]
-            y = bench.time_major(y) if layout == "time-major" else y.contiguous()
+            y = same_layout(y, layout == "time-major")
             if y.requires_grad:
                 y.register_hook(lambda g: seen.setdefault(name, []).append((g.stride(), g.clone())))
             return y
