@@ -31,8 +31,9 @@ ON_SLURM = [
     "launcher.time_min=10",
     "launcher.poll_s=0.2",
 ]
-# Long enough (2 x 60 steps, seconds) that a requeue lands mid-training, with a checkpoint every 0.2 s.
-LONGER = ["task.n_train=960", "train.epochs=2", "train.max_steps_per_epoch=60", "train.checkpoint_every_s=0.2"]
+# Long enough (6 x 60 steps, about 3 s on one core) that a requeue lands mid-training, with a checkpoint every
+# 0.2 s; at 2 x 60 steps (0.9 s) the cell could finish between its first checkpoint and the requeue.
+LONGER = ["task.n_train=960", "train.epochs=6", "train.max_steps_per_epoch=60", "train.checkpoint_every_s=0.2"]
 TIMEOUT_S = 120
 
 
