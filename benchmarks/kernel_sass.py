@@ -36,7 +36,7 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
                  HAS_B=True, HAS_C=True, HAS_BB=False, HAS_CB=False, HAS_D=True, HAS_Z=True, HAS_DTB=True,
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
     constants = dict(stride_l=1, H=1, NC=1, K=8, BLOCK_R=block_r, T=tile, BLOCK_N=triton.next_power_of_2(n),
-                     LOCAL=False, UNROLL=unroll, **flags)  # fmt: skip
+                     LOCAL=False, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
     if kernel == "bwd":
         constants.update(LANE_V=lane_v, STAGES=stages)
 

@@ -23,8 +23,10 @@ from kernels.scan.triton_fwd import (
     _enter,
     _input_coefficient,
     _load_A,
+    _load_tile,
     _mix,
     _step_size,
+    _store_tile,
     _transition,
     launch_combine,
 )
@@ -123,6 +125,7 @@ def _bwd_kernel(
     STAGES: tl.constexpr,
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
+    EVEN: tl.constexpr,
 ):
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c, tiles in reverse.
 
@@ -181,18 +184,19 @@ def _bwd_kernel(
         m_t = o_tt < L
         m_x = m_t[None, :] & m_r[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d
-        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN)
         # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
         m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
-        delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
-        b_dout = tl.load(p_dout + o_x, mask=m_x, other=0.0).to(tl.float32)
+        delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT,
+                                   False)  # fmt: skip
+        b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
         if HAS_Z:
-            b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
+            b_z = _load_tile(p_z, o_x, m_x, EVEN)
             b_dy = b_dout * b_z * tl.sigmoid(b_z)
         else:
             b_dy = b_dout
         if not LOCAL:
-            b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
+            b_u = _load_tile(p_u, o_x, m_x, EVEN)
             y_acc = tl.zeros([BLOCK_R, T], tl.float32)
             du_acc = tl.zeros([BLOCK_R, T], tl.float32)
             ddelta = tl.zeros([BLOCK_R, T], tl.float32)
@@ -209,7 +213,7 @@ def _bwd_kernel(
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
                 an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
-                                    IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                                    IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                 # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1: Δ_next = 0),
                 # so the scan's cumulative product is not needed (its flip back costs shuffles in a reverse scan)
                 g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
@@ -229,7 +233,7 @@ def _bwd_kernel(
                     p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
                     h0_re = tl.load(p_h0)[:, None]
                     b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
-                                      IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                                      IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                     cb_re, cb_im, q_re, q_im = _input_coefficient(
                         delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX, ZOH
                     )
@@ -324,18 +328,18 @@ def _bwd_kernel(
                 du_acc += b_D[:, None] * b_dy
                 tl.store(p_dD_part + o_row, tl.sum(b_dy * b_u, 1), mask=m_r)
             if HAS_Z:  # dout and z read again here rather than kept live through the state loop (registers)
-                b_dout = tl.load(p_dout + o_x, mask=m_x, other=0.0).to(tl.float32)
-                b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
+                b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
+                b_z = _load_tile(p_z, o_x, m_x, EVEN)
                 s = tl.sigmoid(b_z)
                 dz = b_dout * y_acc * s * (1.0 + b_z * (1.0 - s))
-                tl.store(p_dz + o_x, dz.to(p_dz.dtype.element_ty), mask=m_x)
-            tl.store(p_du + o_x, du_acc.to(p_du.dtype.element_ty), mask=m_x)
+                _store_tile(p_dz, o_x, dz, m_x, EVEN)
+            _store_tile(p_du, o_x, du_acc, m_x, EVEN)
             if DT_SOFTPLUS:
-                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT)
+                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT, EVEN)
                 ddelta = tl.where(b_x > 20.0, ddelta, ddelta * tl.sigmoid(b_x))
             ddelta = tl.where(m_x, ddelta, 0.0)
             if not DT_INVARIANT:
-                tl.store(p_ddt + o_x, ddelta.to(p_ddt.dtype.element_ty), mask=m_x)
+                _store_tile(p_ddt, o_x, ddelta, m_x, EVEN)
             tl.store(p_ddt_part + o_row, tl.sum(ddelta, 1), mask=m_r)
         tl.debug_barrier()  # this tile's outgoing adjoints (written above) are read by the tile to its left
 
@@ -368,7 +372,8 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk, LANE_V=lane_vector(x, cfg), STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
-        UNROLL=cfg.bwd_unroll, **x.flags, **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
+        UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,
+        **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip
     g = grads
     adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right

@@ -66,19 +66,43 @@ def _enter(a_re, a_im, b_re, b_im, h0_re, h0_im, first, IS_COMPLEX: tl.constexpr
 
 
 @triton.jit
-def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.constexpr, DT_INVARIANT: tl.constexpr):
-    """Δ on an [R, T] tile (0 where ``m`` is false), and the pre-softplus value x = dt + dt_bias."""
+def _load_tile(p, o, m, EVEN: tl.constexpr):
+    """An [R, T] tile of (b, L, d) values as float32: masked by ``m`` (0 outside), or unmasked when ``EVEN`` (every
+    tile full: L a multiple of T), which spares the predicates and the zeroing of each vector."""
+    if EVEN:
+        return tl.load(p + o).to(tl.float32)
+    else:
+        return tl.load(p + o, mask=m, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _store_tile(p, o, value, m, EVEN: tl.constexpr):
+    """Store an [R, T] tile into (b, L, d) memory of ``p``'s dtype, masked by ``m`` unless ``EVEN``."""
+    if EVEN:
+        tl.store(p + o, value.to(p.dtype.element_ty))
+    else:
+        tl.store(p + o, value.to(p.dtype.element_ty), mask=m)
+
+
+@triton.jit
+def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.constexpr, DT_INVARIANT: tl.constexpr,
+               EVEN: tl.constexpr):  # fmt: skip
+    """Δ on an [R, T] tile (0 where ``m`` is false; ``EVEN``: ``m`` is all true), and the pre-softplus value
+    x = dt + dt_bias."""
     if DT_INVARIANT:
         x = tl.load(p_dt + o_r).to(tl.float32)[:, None] + tl.zeros(o_x.shape, tl.float32)
     else:
-        x = tl.load(p_dt + o_x, mask=m, other=0.0).to(tl.float32)
+        x = _load_tile(p_dt, o_x, m, EVEN)
     if HAS_DTB:
         x += tl.load(p_dtb + o_r).to(tl.float32)[:, None]
     if DT_SOFTPLUS:
         delta = _softplus(x)
     else:
         delta = x
-    return tl.where(m, delta, 0.0), x
+    if EVEN:
+        return delta, x
+    else:
+        return tl.where(m, delta, 0.0), x
 
 
 @triton.jit
@@ -141,6 +165,7 @@ def _mix(
     IS_COMPLEX: tl.constexpr,
     BLOCK_R: tl.constexpr,
     T: tl.constexpr,
+    EVEN: tl.constexpr,
 ):
     """B̃ (or C̃) = selective part (time-contiguous, shared by the channels) + bias [R]: an [R, T] tile.
 
@@ -151,10 +176,10 @@ def _mix(
         o_2d = o_sel[None, :] + 0 * o_bias[:, None]
         m_2d = m_t[None, :] & (o_bias >= 0)[:, None]
         if SEL_COMPLEX:
-            re = tl.load(p_sel + 2 * o_2d, mask=m_2d, other=0.0).to(tl.float32)
-            im = tl.load(p_sel + 2 * o_2d + 1, mask=m_2d, other=0.0).to(tl.float32)
+            re = _load_tile(p_sel, 2 * o_2d, m_2d, EVEN)
+            im = _load_tile(p_sel + 1, 2 * o_2d, m_2d, EVEN)
         else:
-            re = tl.load(p_sel + o_2d, mask=m_2d, other=0.0).to(tl.float32)
+            re = _load_tile(p_sel, o_2d, m_2d, EVEN)
             im = tl.zeros([BLOCK_R, T], tl.float32)
         if HAS_BIAS:
             re += tl.load(p_bias + S_BIAS * o_bias).to(tl.float32)[:, None]
@@ -241,6 +266,7 @@ def _fwd_kernel(
     FAST: tl.constexpr,
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
+    EVEN: tl.constexpr,
 ):
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c (tiles i_c·K … of T steps).
 
@@ -285,8 +311,8 @@ def _fwd_kernel(
         m_t = o_tt < L
         m_x = m_t[None, :] & (o_r < D)[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d  # [R, T] in (b, L, d)
-        b_u = tl.load(p_u + o_x, mask=m_x, other=0.0).to(tl.float32)
-        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT)
+        b_u = _load_tile(p_u, o_x, m_x, EVEN)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN)
         sumdt += tl.sum(delta, 1)
         b_du = delta * b_u
         p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2
@@ -318,7 +344,7 @@ def _fwd_kernel(
                 ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
                 b_re, b_im = _mix(p_B, o_sel + k * L, p_Bb, o_kn, m_t, HAS_B, HAS_BB, B_COMPLEX, BB_COMPLEX,
-                                  IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                                  IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                 if ZOH:
                     c_re, c_im, _, _ = _input_coefficient(delta, a_re, a_im, s_half, ar, ai, b_re, b_im, IS_COMPLEX,
                                                           ZOH)  # fmt: skip
@@ -336,7 +362,7 @@ def _fwd_kernel(
                 end_re = tl.where(o_u == kk, tl.gather(h_re, i_last, 1), end_re)
                 if not LOCAL:
                     cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
-                                        IS_COMPLEX, BLOCK_R, T)  # fmt: skip
+                                        IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                     if IS_COMPLEX:
                         y_acc += cc_re * h_re - cc_im * h_im
                     else:
@@ -351,9 +377,9 @@ def _fwd_kernel(
             if HAS_D:
                 y_acc += b_D[:, None] * b_u
             if HAS_Z:
-                b_z = tl.load(p_z + o_x, mask=m_x, other=0.0).to(tl.float32)
+                b_z = _load_tile(p_z, o_x, m_x, EVEN)
                 y_acc = y_acc * b_z * tl.sigmoid(b_z)
-            tl.store(p_y + o_x, y_acc.to(p_y.dtype.element_ty), mask=m_x)
+            _store_tile(p_y, o_x, y_acc, m_x, EVEN)
         tl.debug_barrier()  # this tile's end states (written above) are read by the next tile
 
     if LOCAL:
@@ -431,7 +457,7 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
         BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps,
-        UNROLL=cfg.unroll, **x.flags, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
+        UNROLL=cfg.unroll, EVEN=x.L % cfg.tile == 0, **x.flags, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
     if cfg.n_chunks > 1:
