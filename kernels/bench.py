@@ -314,9 +314,21 @@ def _mamba_call(inputs: dict, B: torch.Tensor, C: torch.Tensor, selective_scan_f
     return y.transpose(1, 2)
 
 
-def _mamba_ssm(inputs: dict) -> torch.Tensor:
-    """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; real A, selective B/C, Euler)."""
-    return _mamba_call(inputs, inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1))
+def complex_pairs(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(…, L) real or complex -> (…, 2L) in ``dtype``, (re, im) per step: how mamba_ssm takes a variable B or C
+    with complex A (``selective_scan_cuda`` checks dtype u's and shape (b, G, n, 2L)); a real x gets zero
+    imaginary parts."""
+    return torch.view_as_real(x.to(torch.promote_types(x.dtype, torch.complex64))).to(dtype).flatten(-2)
+
+
+def mamba_ssm(inputs: dict, selective_scan_fn=None) -> torch.Tensor:
+    """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; selective B/C, Euler). With complex A,
+    B and C go in as (re, im) pairs (:func:`complex_pairs`, part of the timed work). ``selective_scan_fn`` as in
+    :func:`mamba_ssm_materialised`. Returns y (b, L, d)."""
+    B, C = inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1)
+    if inputs["A"].is_complex():
+        B, C = complex_pairs(B, inputs["u"].dtype), complex_pairs(C, inputs["u"].dtype)
+    return _mamba_call(inputs, B, C, selective_scan_fn)
 
 
 def materialise_b2s6(B: torch.Tensor, C: torch.Tensor, B_bias: torch.Tensor, dtype: torch.dtype):
@@ -333,13 +345,8 @@ def materialise_b2s6(B: torch.Tensor, C: torch.Tensor, B_bias: torch.Tensor, dty
     b, h, n, L = B.shape
     d = B_bias.shape[0]
     B_eff = B[:, :, None] + B_bias.view(h, d // h, n, 1)  # (b, h, d/h, n, L)
-    cdtype = torch.promote_types(B_eff.dtype, torch.promote_types(C.dtype, torch.complex64))
-    B_eff, C_eff = B_eff.to(cdtype), C[:, :, None].expand(b, h, d // h, n, L).to(cdtype)
-
-    def interleaved(x):  # (b, h, d/h, n, L) complex -> (b, d, n, 2L) real, (re, im) per step
-        return torch.view_as_real(x).to(dtype).reshape(b, d, n, 2 * L)
-
-    return interleaved(B_eff), interleaved(C_eff)
+    C_eff = C[:, :, None].expand(b, h, d // h, n, L)
+    return complex_pairs(B_eff.reshape(b, d, n, L), dtype), complex_pairs(C_eff.reshape(b, d, n, L), dtype)
 
 
 def mamba_ssm_materialised(inputs: dict, selective_scan_fn=None) -> torch.Tensor:
@@ -360,14 +367,13 @@ register_runner(
     "mamba_ssm",
     supports=lambda case, device: (
         device == "cuda"
-        and not case.complex_A
         and case.B == case.C == "selective"
         and case.discretization == "euler"
         and case.dt == "selective"
         and not case.initial_state
         and mamba_peer.available()
     ),
-)(_mamba_ssm)
+)(mamba_ssm)
 
 register_runner(
     "mamba_ssm_materialised",

@@ -79,6 +79,43 @@ def test_peer_computes_the_euler_scan(complex_B, complex_C):
         assert _rel(g, e) < 1e-5, name
 
 
+@pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
+def test_mamba_peer_computes_the_scan(complex_a):
+    """The plain peer ``mamba_ssm`` (Mamba's call: selective B, C, Euler, z): y and every gradient equal the
+    reference's, with complex A too (B and C handed over as (re, im) pairs with zero imaginary parts)."""
+    case = bench.ScanCase(2, 37, 12, 4, h=3, complex_A=complex_a, complex_B=False, B="selective", C="selective",
+                          discretization="euler", z=True)  # fmt: skip
+    inputs, names = bench._differentiable(case.inputs())
+    y = bench.mamba_ssm(inputs, mamba_oracle)
+    expected = selective_scan(**inputs, backend="reference")[0]
+    assert _rel(y, expected) < 1e-5
+    upstream = torch.randn_like(y)
+    grads = torch.autograd.grad(y, [inputs[k] for k in names], upstream)
+    grads_expected = torch.autograd.grad(expected, [inputs[k] for k in names], upstream)
+    for name, g, e in zip(names, grads, grads_expected, strict=True):
+        assert _rel(g, e) < 1e-5, name
+
+
+def test_mamba_peer_registered_for_mambas_call(monkeypatch):
+    """``mamba_ssm`` runs every GPU shape with selective B and C, real or complex A (not B2S6's bias, not S4D)."""
+    monkeypatch.setattr(bench.mamba_peer, "available", lambda: True)
+    runner = bench.RUNNERS["mamba_ssm"]
+    supported = {name for name, case in bench.SHAPE_SETS["gpu"].items() if runner.supports(case, "cuda")}
+    assert supported == {"mamba130m-bfloat16", "mamba130m-float32", "long-bfloat16", "n64-bfloat16",
+                         "complex-bfloat16"}  # fmt: skip
+
+
+def test_complex_pairs_interleave_real_and_imaginary_parts():
+    x = torch.randn(2, 3, 5, dtype=torch.complex64)
+    pairs = bench.complex_pairs(x, torch.float32)
+    assert pairs.shape == (2, 3, 10)
+    torch.testing.assert_close(pairs[..., 0::2], x.real)
+    torch.testing.assert_close(pairs[..., 1::2], x.imag)
+    real = bench.complex_pairs(x.real, torch.bfloat16)
+    assert real.dtype == torch.bfloat16 and not real[..., 1::2].any()
+    torch.testing.assert_close(real[..., 0::2], x.real.bfloat16())
+
+
 def test_materialised_layout_is_mamba_ssms_complex_one():
     """B_eff, C_eff: (b, d, n, 2L) in u's dtype, (re, im) per step, G = d; C real gets zero imaginary parts."""
     b, L, d, n, h = 2, 5, 6, 3, 3
@@ -131,6 +168,10 @@ def test_gpu_bench_peer_call_and_table():
     assert _rel(y.transpose(1, 2), expected) < 1e-5
     (y * torch.randn_like(y)).sum().backward()
     assert all(leaves[k].grad is not None for k in ("B", "C", "B_bias"))
+
+    t, opts = gpu_bench.make_inputs(2, 12, 37, 4, True, 1, torch.float32, "mamba", "cpu")  # complex A, real B, C
+    y = gpu_bench.mamba_call(mamba_oracle, gpu_bench.mamba_inputs(t), grad=False)[0]
+    assert _rel(y.transpose(1, 2), gpu_bench.call(t, opts, "reference")[0]) < 1e-5
 
     row = dict(shape="b2s6-bf16", triton_us=(100.0, 300.0), floor_us=(10.0, 20.0), mamba_materialised_us=(250.0, 900.0),
                errors_vs_float64=dict(y=1e-3, du=2e-3, mamba_materialised_y=4e-3))  # fmt: skip
