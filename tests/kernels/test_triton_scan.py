@@ -195,7 +195,8 @@ def test_tilings_agree(tile, tiles_per_chunk, overrides):
 
 @pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
 def test_full_tiles(complex_a):
-    """L a multiple of the tile (4 full tiles in 2 chunks, no padded step), time-major, real and complex A: the kernels take their unmasked path (``EVEN``)."""
+    """L a multiple of the tile (4 full tiles in 2 chunks, no padded step), time-major, real and complex A: the
+    kernels take their unmasked path (``EVEN``)."""
     tensors, options = make_inputs(2, 32, 4, 3, 2, torch.float32, complex_a=complex_a, zoh=True, b_bias=True)
     check_against_reference(tensors, options, torch.float32, tiled(8, 2), layout=time_major)
 
