@@ -24,19 +24,20 @@ from triton.compiler import ASTSource
 
 from kernels.scan import triton_bwd, triton_fwd
 
-LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz"}  # (b, L, d) tensors, bf16
+LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz", "p_B", "p_C"}  # bf16, as in the bench
 DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make multiples of 16
 
 
 def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
-                        arch: int, lane_v: int = 8, stages: int = 3):  # fmt: skip
-    """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2, one chunk, time-major inputs) for ``sm_<arch>``."""
+                        arch: int, lane_v: int = 8, stages: int = 3, local: bool = False):  # fmt: skip
+    """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2 of one chunk, or with ``local`` pass 1 of two chunks;
+    time-major inputs) for ``sm_<arch>``."""
     fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
     flags = dict(IS_COMPLEX=complex_a, B_COMPLEX=False, C_COMPLEX=False, BB_COMPLEX=False, CB_COMPLEX=False,
                  HAS_B=True, HAS_C=True, HAS_BB=False, HAS_CB=False, HAS_D=True, HAS_Z=True, HAS_DTB=True,
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
-    constants = dict(stride_l=1, H=1, NC=1, K=8, BLOCK_R=block_r, T=tile, BLOCK_N=triton.next_power_of_2(n),
-                     LOCAL=False, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
+    constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile,
+                     BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
     if kernel == "bwd":
         constants.update(LANE_V=lane_v, STAGES=stages)
 
@@ -67,11 +68,13 @@ def main(argv=None):
     parser.add_argument("--arch", type=int, default=90)
     parser.add_argument("--lane-v", type=int, default=8, help="backward's flip: steps per thread, 0 = tl.flip")
     parser.add_argument("--stages", type=int, default=3, help="backward's pipelining stages over states")
+    parser.add_argument("--local", action="store_true", help="pass 1 of a split sequence (chunk ends from zero)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
     args = parser.parse_args(argv)
     compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
-                                   args.n, args.arch, args.lane_v, args.stages)  # fmt: skip
-    tag = f"{args.kernel}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}{'_complex' if args.complex else ''}"
+                                   args.n, args.arch, args.lane_v, args.stages, args.local)  # fmt: skip
+    tag = (f"{args.kernel}{'_local' if args.local else ''}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}"
+           f"{'_complex' if args.complex else ''}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     cubin = args.out / f"{tag}.cubin"
     cubin.write_bytes(compiled.asm["cubin"])
