@@ -29,7 +29,8 @@ DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make mu
 
 
 def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
-                        arch: int, lane_v: int = 8, stages: int = 3, local: bool = False):  # fmt: skip
+                        arch: int, lane_v: int = 8, stages: int = 3, local: bool = False,
+                        maxnreg: int = 0):  # fmt: skip
     """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2 of one chunk, or with ``local`` pass 1 of two chunks;
     time-major inputs) for ``sm_<arch>``."""
     fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
@@ -53,7 +54,8 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
              if name not in constants and (name.startswith("p_") or name in DIVISIBLE)}  # fmt: skip
     constexprs = {(fn.arg_names.index(k),): v for k, v in constants.items()}
     source = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
-    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=dict(num_warps=warps))
+    options = dict(num_warps=warps, **({"maxnreg": maxnreg} if maxnreg else {}))
+    return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
 
 
 def main(argv=None):
@@ -68,11 +70,12 @@ def main(argv=None):
     parser.add_argument("--arch", type=int, default=90)
     parser.add_argument("--lane-v", type=int, default=8, help="backward's flip: steps per thread, 0 = tl.flip")
     parser.add_argument("--stages", type=int, default=3, help="backward's pipelining stages over states")
+    parser.add_argument("--maxnreg", type=int, default=0, help="register cap per thread (0: none)")
     parser.add_argument("--local", action="store_true", help="pass 1 of a split sequence (chunk ends from zero)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
     args = parser.parse_args(argv)
     compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
-                                   args.n, args.arch, args.lane_v, args.stages, args.local)  # fmt: skip
+                                   args.n, args.arch, args.lane_v, args.stages, args.local, args.maxnreg)  # fmt: skip
     tag = (f"{args.kernel}{'_local' if args.local else ''}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}"
            f"{'_complex' if args.complex else ''}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
