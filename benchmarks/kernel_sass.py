@@ -39,8 +39,7 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
     constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile,
                      BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
-    if kernel == "bwd":
-        constants.update(LANE_V=lane_v, STAGES=stages)
+    constants.update(STAGES=stages, **({"LANE_V": lane_v} if kernel == "bwd" else {}))
 
     def kind(name):
         if name in constants:
@@ -69,7 +68,7 @@ def main(argv=None):
     parser.add_argument("--complex", action="store_true", help="complex A")
     parser.add_argument("--arch", type=int, default=90)
     parser.add_argument("--lane-v", type=int, default=8, help="backward's flip: steps per thread, 0 = tl.flip")
-    parser.add_argument("--stages", type=int, default=3, help="backward's pipelining stages over states")
+    parser.add_argument("--stages", type=int, default=3, help="pipelining stages of the loop over states")
     parser.add_argument("--maxnreg", type=int, default=0, help="register cap per thread (0: none)")
     parser.add_argument("--local", action="store_true", help="pass 1 of a split sequence (chunk ends from zero)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))

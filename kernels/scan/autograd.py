@@ -39,6 +39,7 @@ class LaunchConfig:
     maxnreg: int | None = None  # registers per thread, GPU only: more programs per SM, maybe spills (0: no cap)
     bwd_maxnreg: int | None = None
     bwd_stages: int = 1  # software-pipelining stages of the backward's loop over states (1: none)
+    stages: int = 1  # the same for the forward's loop over groups of states
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -56,7 +57,7 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
                   bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None,
-                  bwd_maxnreg=None, bwd_stages=None) -> LaunchConfig:  # fmt: skip
+                  bwd_maxnreg=None, bwd_stages=None, stages=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
@@ -102,7 +103,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         raise ValueError(f"launch_config: unroll={unroll} and bwd_unroll={bwd_unroll} must divide n={n}")
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
-                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages)  # fmt: skip
+                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1)  # fmt: skip
 
 
 @dataclass

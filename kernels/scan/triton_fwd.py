@@ -267,6 +267,7 @@ def _fwd_kernel(
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
     EVEN: tl.constexpr,
+    STAGES: tl.constexpr,
 ):
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c (tiles i_c·K … of T steps).
 
@@ -331,7 +332,7 @@ def _fwd_kernel(
         i_last = tl.full([BLOCK_R, 1], T - 1, tl.int32)  # the tile's end state is h's last column
         first = o_t[None, :] == 0  # the state entering the tile joins the first step's input
         o_u = tl.arange(0, UNROLL)[None, :]
-        for k0 in range(0, N, UNROLL):
+        for k0 in tl.range(0, N, UNROLL, num_stages=STAGES):  # STAGES > 1: next groups' loads issued early
             # the group's end states are stored after the group: a store between its states would order their
             # loads after it (the compiler cannot tell the addresses apart), serialising the unrolled states
             end_re = tl.zeros([BLOCK_R, UNROLL], tl.float32)
@@ -457,7 +458,8 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
         BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps,
-        UNROLL=cfg.unroll, EVEN=x.L % cfg.tile == 0, **x.flags, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
+        UNROLL=cfg.unroll, EVEN=x.L % cfg.tile == 0, STAGES=cfg.stages, **x.flags,
+        **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
     if cfg.n_chunks > 1:

@@ -37,7 +37,7 @@ def h200(monkeypatch):
 )
 def test_real_a_forward_unroll_and_register_cap(h200, b, d, L, n, itemsize, unroll, maxnreg):
     cfg = autograd.launch_config(b, L, d, n, 1, CUDA, itemsize=itemsize)
-    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages) == (unroll, maxnreg, 3)
+    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages, cfg.stages) == (unroll, maxnreg, 3, 1)
 
 
 def test_complex_a_is_not_unrolled_or_capped(h200):
@@ -46,8 +46,8 @@ def test_complex_a_is_not_unrolled_or_capped(h200):
 
 
 def test_overrides_win_over_the_rules(h200):
-    cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2, unroll=8, maxnreg=0, bwd_stages=1)
-    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages) == (8, 0, 1)
+    cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2, unroll=8, maxnreg=0, bwd_stages=1, stages=2)
+    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages, cfg.stages) == (8, 0, 1, 2)
 
 
 def test_interpreter_keeps_one_stage(monkeypatch):
