@@ -323,7 +323,9 @@ def main():
         train = train_step_check()
         print("train step:", json.dumps(train), flush=True)
     peer = mamba_peer()
-    print(f"mamba_ssm: {'present' if peer else 'absent (not installed: see benchmarks/README.md)'}", flush=True)
+    from kernels.mamba_peer import missing
+
+    print(f"mamba_ssm: {'present' if peer else 'absent — ' + str(missing())}", flush=True)
     rows = []
     for shape in shapes:
         row = bench_shape(shape, peer, ceilings, with_torch=not args.skip_torch)

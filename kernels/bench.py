@@ -16,10 +16,13 @@ Extending it: a new implementation or a peer (mamba_ssm's ``selective_scan_fn``,
 is one :func:`register_runner` call with a ``supports`` predicate (peers run only the shapes they can
 express; ``fft_s4d``, ``mamba_ssm`` and, for B2S6, ``mamba_ssm_materialised`` are registered; a runner that
 computes another variant of a case, like mamba_ssm's Euler-only B, says so with ``computes=`` and is compared with
-the reference run that way); a new shape is a :class:`ScanCase` in :data:`SHAPE_SETS`
-(``--shapes gpu`` is issue 4's table); further columns (a bandwidth floor, say) are keys added to the records in
-:func:`measure`. ``benchmarks/gpu_bench.py`` is the one-call GPU check (floors, tiling sweeps, mamba_ssm built
-from source).
+the reference run that way; ``peer=True`` makes every other backend of the shape compared with it, ``needs=``
+says why it cannot run here — a requested peer that cannot is named with the reason and left out — and
+``setup=`` is done once before a CUDA run, such as building mamba_ssm's extension); a new shape is a
+:class:`ScanCase` in :data:`SHAPE_SETS` (``--shapes gpu`` is issue 4's table); further columns (a bandwidth floor,
+say) are keys added to the records in :func:`measure`. The JSON and table are rewritten after every shape, so an
+interrupted run keeps what it timed. ``benchmarks/gpu_bench.py`` is the one-call GPU check (floors, tiling
+sweeps, mamba_ssm built from source).
 """
 
 from __future__ import annotations
@@ -232,23 +235,35 @@ class Runner:
 
     ``computes``: switches of the contract the implementation overrides (``{"discretization": "euler"}`` for a
     peer that has no zero-order hold); its errors are measured against the float64 reference run with them.
+    ``peer``: another library's implementation, which every other backend of a shape is compared with
+    (``speedup[peer]``, the markdown's "vs peer" column); ``needs``: what is missing when it cannot run here
+    (None: it can), said once per run.
     """
 
     fn: Callable[[dict], torch.Tensor]
     supports: Callable[[ScanCase, str], bool]
     computes: dict = dataclasses.field(default_factory=dict)
+    peer: bool = False
+    needs: Callable[[], str | None] = lambda: None
+    setup: Callable[[], object] | None = None  # called once before a CUDA run that asks for it (e.g. a build)
 
 
 RUNNERS: dict[str, Runner] = {}
 
 
 def register_runner(
-    name: str, supports: Callable[[ScanCase, str], bool] = lambda case, device: True, computes: dict | None = None
+    name: str,
+    supports: Callable[[ScanCase, str], bool] = lambda case, device: True,
+    computes: dict | None = None,
+    peer: bool = False,
+    needs: Callable[[], str | None] = lambda: None,
+    setup: Callable[[], object] | None = None,
 ):
-    """Decorator: register ``fn(inputs) -> y`` as the benchmarked implementation ``name``."""
+    """Decorator: register ``fn(inputs) -> y`` as the benchmarked implementation ``name`` (fields of
+    :class:`Runner`)."""
 
     def register(fn):
-        RUNNERS[name] = Runner(fn, supports, dict(computes or {}))
+        RUNNERS[name] = Runner(fn, supports, dict(computes or {}), peer, needs, setup)
         return fn
 
     return register
@@ -290,6 +305,7 @@ register_runner(
         and case.discretization == "zoh"
         and not case.initial_state
     ),
+    peer=True,
 )(_fft_s4d)
 
 
@@ -373,6 +389,9 @@ register_runner(
         and not case.initial_state
         and mamba_peer.available()
     ),
+    peer=True,
+    needs=mamba_peer.missing,
+    setup=mamba_peer.selective_scan_fn,
 )(mamba_ssm)
 
 register_runner(
@@ -387,6 +406,9 @@ register_runner(
         and mamba_peer.available()
     ),
     computes={"discretization": "euler"},
+    peer=True,
+    needs=mamba_peer.missing,
+    setup=mamba_peer.selective_scan_fn,
 )(mamba_ssm_materialised)
 
 
@@ -564,12 +586,14 @@ def floor_us(case: ScanCase, ceilings: dict) -> tuple[float, float]:
 
 
 def add_speedups(records: list[dict], baseline: str) -> None:
-    """``speedup[baseline]`` = baseline time / backend time (> 1: faster than the baseline), per shape."""
-    base = {r["shape"]: r for r in records if r["backend"] == baseline}
+    """``speedup[other]`` = other's time / this backend's time (> 1: faster than it), per shape, for ``other`` the
+    baseline and every peer (:class:`Runner`'s ``peer``) timed on the same shape."""
     for r in records:
-        if r["shape"] in base:
-            b = base[r["shape"]]
-            r.setdefault("speedup", {})[baseline] = {k: b[k] / r[k] for k in ("fwd_us", "fwd_bwd_us")}
+        for other in records:
+            if other["shape"] != r["shape"]:
+                continue
+            if other["backend"] == baseline or (other is not r and RUNNERS[other["backend"]].peer):
+                r.setdefault("speedup", {})[other["backend"]] = {k: other[k] / r[k] for k in ("fwd_us", "fwd_bwd_us")}
 
 
 def environment(device: str) -> dict:
@@ -624,16 +648,17 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
             if env["device"] == "cpu" and _shared(env)
             else []
         ),
+        *([f"Absent, so left out: {'; '.join(env['absent'].values())}.", ""] if env.get("absent") else []),
         f"| shape | backend | fwd µs | fwd+bwd µs | fwd speedup vs {baseline} | fwd+bwd speedup vs {baseline} "
-        "| rel. err. y | rel. err. grad |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| vs peer fwd / fwd+bwd | rel. err. y | rel. err. grad |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in records:
         s = r.get("speedup", {}).get(baseline, {})
         lines.append(
             f"| {r['name'] + ': ' if 'name' in r else ''}{r['shape']} | {r['backend']}{_computes(r)} "
             f"| {r['fwd_us']:.0f} | {r['fwd_bwd_us']:.0f} "
-            f"| {s.get('fwd_us', float('nan')):.1f}× | {s.get('fwd_bwd_us', float('nan')):.1f}× "
+            f"| {s.get('fwd_us', float('nan')):.1f}× | {s.get('fwd_bwd_us', float('nan')):.1f}× | {_vs_peers(r)} "
             f"| {r['rel_err_y']:.1e} | {r['rel_err_grad']:.1e} |"
             + (
                 f" {r['fwd_us'] / r['floor_fwd_us']:.1f} / {r['fwd_bwd_us'] / r['floor_fwd_bwd_us']:.1f} |"
@@ -656,6 +681,12 @@ _LAYOUT_TEXT = {
     "row-major": "u, dt, z in row-major (b, L, d) memory",
     "time-major": "u, dt, z as (b, L, d) views of (b, d, L) memory (time-major, mamba_ssm's layout)",
 }
+
+
+def _vs_peers(record: dict) -> str:
+    """e.g. ``1.08× / 1.09× mamba_ssm``: this backend's speedup over each peer timed on the shape; — if none."""
+    peers = [(k, v) for k, v in record.get("speedup", {}).items() if k in RUNNERS and RUNNERS[k].peer]
+    return "; ".join(f"{v['fwd_us']:.2f}× / {v['fwd_bwd_us']:.2f}× {k}" for k, v in peers) or "—"
 
 
 def _computes(record: dict) -> str:
@@ -700,22 +731,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ceilings = device_ceilings() if args.device == "cuda" else None
     env["ceilings"] = ceilings
     runners = [args.baseline, *(b for b in args.backend if b != args.baseline)]
+    if args.device == "cuda":  # up-front work (building mamba_ssm's extension) before anything is timed
+        for setup in dict.fromkeys(RUNNERS[r].setup for r in runners if RUNNERS[r].setup and not RUNNERS[r].needs()):
+            setup()
+    env["absent"] = {r: RUNNERS[r].needs() for r in runners if RUNNERS[r].needs()}
+    for name, reason in env["absent"].items():
+        print(f"{name}: absent, its rows are left out — {reason}", flush=True)
+    stem = f"{args.device}_{'_'.join(b for b in runners if b != args.baseline)}_vs_{args.baseline}"
+    stem += "" if layout == DEFAULT_LAYOUT[args.device] else f"_{layout}"
+    args.out.mkdir(parents=True, exist_ok=True)
     records = []
-    for shape, case in SHAPE_SETS[args.shapes].items():
+    cases = SHAPE_SETS[args.shapes]
+    for i, (shape, case) in enumerate(cases.items(), 1):
         usable = [r for r in runners if RUNNERS[r].supports(case, args.device)]
         for record in measure(case, usable, args.device, args.repeats, layout=layout):
             if ceilings:
                 record["floor_fwd_us"], record["floor_fwd_bwd_us"] = floor_us(case, ceilings)
             records.append({"name": shape, **record})
-            print(f"{shape:8s} {record['backend']:10s} fwd {record['fwd_us']:12.0f} µs  "
+            print(f"[{i}/{len(cases)}] {shape:8s} {record['backend']:10s} fwd {record['fwd_us']:12.0f} µs  "
                   f"fwd+bwd {record['fwd_bwd_us']:12.0f} µs  err {record['rel_err_y']:.1e}", flush=True)  # fmt: skip
-    add_speedups(records, args.baseline)
-    env["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    stem = f"{args.device}_{'_'.join(b for b in runners if b != args.baseline)}_vs_{args.baseline}"
-    stem += "" if layout == DEFAULT_LAYOUT[args.device] else f"_{layout}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps({"environment": env, "records": records}, indent=1) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(records, env, args.baseline))
+        add_speedups(records, args.baseline)  # written after every shape: an interrupted run keeps what it timed
+        env["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        (args.out / f"{stem}.json").write_text(json.dumps({"environment": env, "records": records}, indent=1) + "\n")
+        (args.out / f"{stem}.md").write_text(markdown(records, env, args.baseline))
     print(f"wrote {args.out / stem}.json and .md")
     return records
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -44,9 +45,23 @@ def _sources() -> Path | None:
     return Path(src) if src and Path(src).is_dir() else None
 
 
+_build_error: list[str] = []  # why building from the named sources failed, once tried
+
+
+def missing() -> str | None:
+    """Why :func:`selective_scan_fn` has nothing to return (None: mamba_ssm is installed, or its sources are named
+    and have not failed to build)."""
+    if _build_error:
+        return f"mamba_ssm: building its selective scan from MAMBA_SELECTIVE_SCAN_SRC failed: {_build_error[0]}"
+    if _installed() or _sources() is not None:
+        return None
+    return ("mamba_ssm: not installed, and MAMBA_SELECTIVE_SCAN_SRC names no folder of its csrc/selective_scan "
+            "sources (recipe in benchmarks/README.md)")  # fmt: skip
+
+
 def available() -> bool:
-    """Whether :func:`selective_scan_fn` has something to return: mamba_ssm installed, or its sources named."""
-    return _installed() or _sources() is not None
+    """Whether :func:`selective_scan_fn` has something to return (see :func:`missing`)."""
+    return missing() is None
 
 
 @functools.cache
@@ -60,7 +75,14 @@ def selective_scan_fn():
     src = _sources()
     if src is None:
         return None
-    ext = _build(src)
+    print(f"mamba_ssm: building its selective scan from {src} for this GPU (a few minutes) ...", flush=True)
+    start = time.perf_counter()
+    try:
+        ext = _build(src)
+        print(f"mamba_ssm: built in {time.perf_counter() - start:.0f} s", flush=True)
+    except Exception as error:  # a failed build leaves the peer out of the bench, and says why (missing())
+        _build_error.append(f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}")
+        return None
 
     class SelectiveScan(torch.autograd.Function):
         """mamba_ssm's SelectiveScanFn: u, delta, z (b, d, L); A (d, n); B, C (b, G, n, L)."""

@@ -138,3 +138,64 @@ def test_measure_gives_each_runner_the_upstream_gradient_in_its_y_layout(monkeyp
     assert {stride for stride, _ in seen["rows"]} == {(L * d, d, 1)}
     assert {stride for stride, _ in seen["cols"]} == {(L * d, 1, L)}
     assert all(torch.equal(g, seen["rows"][0][1]) for _, g in seen["rows"] + seen["cols"])
+
+
+def test_speedups_against_the_baseline_and_every_peer(monkeypatch):
+    """``speedup[other]`` = other's µs / this backend's µs, for the baseline and every peer on the same shape;
+    the markdown's "vs peer" column shows the peers' (hand-computed from the stand-in times below)."""
+    monkeypatch.setitem(bench.RUNNERS, "peer_a", bench.Runner(None, lambda case, device: True, peer=True))
+    records = [
+        dict(shape="s", backend="reference", fwd_us=400.0, fwd_bwd_us=1200.0, rel_err_y=0.0, rel_err_grad=0.0),
+        dict(shape="s", backend="torch", fwd_us=100.0, fwd_bwd_us=300.0, rel_err_y=0.0, rel_err_grad=0.0),
+        dict(shape="s", backend="peer_a", fwd_us=200.0, fwd_bwd_us=150.0, rel_err_y=0.0, rel_err_grad=0.0),
+        dict(shape="t", backend="torch", fwd_us=50.0, fwd_bwd_us=50.0, rel_err_y=0.0, rel_err_grad=0.0),
+    ]
+    bench.add_speedups(records, "reference")
+    ref, torch_, peer, other_shape = records
+    assert ref["speedup"] == {
+        "reference": {"fwd_us": 1.0, "fwd_bwd_us": 1.0},
+        "peer_a": {"fwd_us": 0.5, "fwd_bwd_us": 0.125},
+    }
+    assert torch_["speedup"] == {"reference": {"fwd_us": 4.0, "fwd_bwd_us": 4.0},
+                                 "peer_a": {"fwd_us": 2.0, "fwd_bwd_us": 0.5}}  # fmt: skip
+    assert peer["speedup"] == {"reference": {"fwd_us": 2.0, "fwd_bwd_us": 8.0}}  # not against itself
+    assert "speedup" not in other_shape  # no baseline or peer timed on shape t
+    env = {"device": "cpu", "device_name": "x", "torch": "t", "triton": None, "threads": 1, "cpu_count": 1}
+    table = bench.markdown(records, env, "reference")
+    assert "| s | torch | 100 | 300 | 4.0× | 4.0× | 2.00× / 0.50× peer_a |" in table
+    assert "| s | peer_a | 200 | 150 | 2.0× | 8.0× | — |" in table
+
+
+def test_absent_peer_is_said_and_left_out(monkeypatch, tmp_path, capsys):
+    """A requested peer that cannot run here is named with its reason (printed, in the JSON and the table) and
+    has no rows; a runner's setup runs once, before any timing, on CUDA only (not here)."""
+    calls = []
+    monkeypatch.setitem(bench.RUNNERS, "ghost", bench.Runner(None, lambda case, device: False, peer=True,
+                                                             needs=lambda: "ghost: not installed",
+                                                             setup=lambda: calls.append("setup")))  # fmt: skip
+    bench.main(["--backend", "torch", "ghost", "--shapes", "smoke", "--out", str(tmp_path), "--repeats", "1"])
+    assert "ghost: absent, its rows are left out — ghost: not installed" in capsys.readouterr().out
+    data = json.loads((tmp_path / "cpu_torch_ghost_vs_reference.json").read_text())
+    assert data["environment"]["absent"] == {"ghost": "ghost: not installed"}
+    assert {r["backend"] for r in data["records"]} == {"reference", "torch"}
+    assert "Absent, so left out: ghost: not installed." in (tmp_path / "cpu_torch_ghost_vs_reference.md").read_text()
+    assert calls == []
+
+
+def test_results_are_written_after_every_shape(monkeypatch, tmp_path):
+    """An interrupted run keeps the shapes it finished: the JSON is rewritten after each shape."""
+    real_measure = bench.measure
+    seen = []
+
+    def measure(case, *args, **kwargs):
+        if seen:  # the second shape fails, as a crash or a time limit would
+            raise RuntimeError("interrupted")
+        seen.append(case)
+        return real_measure(case, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "measure", measure)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        bench.main(["--backend", "torch", "--shapes", "smoke", "--out", str(tmp_path), "--repeats", "1"])
+    data = json.loads((tmp_path / "cpu_torch_vs_reference.json").read_text())
+    assert {r["shape"] for r in data["records"]} == {seen[0].name}
+    assert len(data["records"]) == 2

@@ -192,3 +192,26 @@ def test_mamba_peer_available_from_named_sources(monkeypatch, tmp_path):
     assert not mamba_peer.available()
     monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SRC", str(tmp_path))
     assert mamba_peer.available()
+
+
+def test_mamba_peer_build_failure_is_said_not_raised(monkeypatch, tmp_path, capsys):
+    """A failing build of the named sources leaves the peer out, with the reason, instead of ending the bench."""
+    from kernels import mamba_peer
+
+    def broken_build(src):
+        raise RuntimeError("Error building extension 'selective_scan_cuda'\nnvcc: not found")
+
+    monkeypatch.setattr(mamba_peer, "_installed", lambda: False)
+    monkeypatch.setattr(mamba_peer, "_build", broken_build)
+    monkeypatch.setattr(mamba_peer, "_build_error", [])
+    monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SRC", str(tmp_path))
+    mamba_peer.selective_scan_fn.cache_clear()
+    try:
+        assert mamba_peer.available()
+        assert mamba_peer.selective_scan_fn() is None
+        assert not mamba_peer.available()
+        assert mamba_peer.missing() == ("mamba_ssm: building its selective scan from MAMBA_SELECTIVE_SCAN_SRC "
+                                        "failed: RuntimeError: nvcc: not found")  # fmt: skip
+        assert "building its selective scan from" in capsys.readouterr().out
+    finally:
+        mamba_peer.selective_scan_fn.cache_clear()
