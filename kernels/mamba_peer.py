@@ -4,7 +4,10 @@ its sources for this GPU alone.
 ``selective_scan_fn()`` returns mamba_ssm's own ``selective_scan_fn`` when the package is installed, otherwise
 compiles ``csrc/selective_scan/*.cu`` from the directory named by ``MAMBA_SELECTIVE_SCAN_SRC`` (the recipe is in
 ``benchmarks/README.md``) with ``torch.utils.cpp_extension.load`` for the current GPU's architecture, once per
-process, and wraps it the way mamba_ssm's ``SelectiveScanFn`` does; None when neither is available.
+process, and wraps it the way mamba_ssm's ``SelectiveScanFn`` does; None when neither is available. The build
+leaves ``selective_scan_cuda.so`` in ``MAMBA_BUILD_DIR`` (default: a folder in the system's temporary directory);
+naming that file with ``MAMBA_SELECTIVE_SCAN_SO`` loads it instead of building again (same GPU architecture and
+torch).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +34,7 @@ def _build(src: Path):
         "--expt-extended-lambda", "--use_fast_math", f"-gencode=arch=compute_{arch},code=sm_{arch}",
     ]  # fmt: skip
     sources = [str(src / "selective_scan.cpp")] + sorted(str(p) for p in src.glob("selective_scan_*.cu"))
-    build = Path(os.environ.get("MAMBA_BUILD_DIR", "/tmp/mamba_selective_scan_build"))
+    build = Path(os.environ.get("MAMBA_BUILD_DIR", Path(tempfile.gettempdir()) / "mamba_selective_scan_build"))
     build.mkdir(parents=True, exist_ok=True)
     return load(name="selective_scan_cuda", sources=sources, extra_cflags=["-O3", "-std=c++17"],
                 extra_cuda_cflags=flags, extra_include_paths=[str(src)], build_directory=str(build))  # fmt: skip
@@ -45,6 +49,19 @@ def _sources() -> Path | None:
     return Path(src) if src and Path(src).is_dir() else None
 
 
+def _built() -> Path | None:
+    so = os.environ.get("MAMBA_SELECTIVE_SCAN_SO")
+    return Path(so) if so and Path(so).is_file() else None
+
+
+def _load_built(path: Path):
+    """The extension module from an earlier build's ``selective_scan_cuda.so``."""
+    spec = importlib.util.spec_from_file_location("selective_scan_cuda", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 _build_error: list[str] = []  # why building from the named sources failed, once tried
 
 
@@ -53,10 +70,10 @@ def missing() -> str | None:
     and have not failed to build)."""
     if _build_error:
         return f"mamba_ssm: building its selective scan from MAMBA_SELECTIVE_SCAN_SRC failed: {_build_error[0]}"
-    if _installed() or _sources() is not None:
+    if _installed() or _built() is not None or _sources() is not None:
         return None
-    return ("mamba_ssm: not installed, and MAMBA_SELECTIVE_SCAN_SRC names no folder of its csrc/selective_scan "
-            "sources (recipe in benchmarks/README.md)")  # fmt: skip
+    return ("mamba_ssm: not installed, MAMBA_SELECTIVE_SCAN_SO names no built extension and MAMBA_SELECTIVE_SCAN_SRC "
+            "no folder of its csrc/selective_scan sources (recipe in benchmarks/README.md)")  # fmt: skip
 
 
 def available() -> bool:
@@ -72,6 +89,8 @@ def selective_scan_fn():
         return fn
     except ImportError:
         pass
+    if _built() is not None:
+        return _wrap(_load_built(_built()))
     src = _sources()
     if src is None:
         return None
@@ -83,6 +102,11 @@ def selective_scan_fn():
     except Exception as error:  # a failed build leaves the peer out of the bench, and says why (missing())
         _build_error.append(f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}")
         return None
+    return _wrap(ext)
+
+
+def _wrap(ext):
+    """``selective_scan_fn`` around the extension module ``ext`` (its ``fwd`` and ``bwd``)."""
 
     class SelectiveScan(torch.autograd.Function):
         """mamba_ssm's SelectiveScanFn: u, delta, z (b, d, L); A (d, n); B, C (b, G, n, L)."""

@@ -187,6 +187,7 @@ def test_mamba_peer_available_from_named_sources(monkeypatch, tmp_path):
 
     monkeypatch.setattr(mamba_peer, "_installed", lambda: False)
     monkeypatch.delenv("MAMBA_SELECTIVE_SCAN_SRC", raising=False)
+    monkeypatch.delenv("MAMBA_SELECTIVE_SCAN_SO", raising=False)
     assert not mamba_peer.available()
     monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SRC", str(tmp_path / "missing"))
     assert not mamba_peer.available()
@@ -204,6 +205,7 @@ def test_mamba_peer_build_failure_is_said_not_raised(monkeypatch, tmp_path, caps
     monkeypatch.setattr(mamba_peer, "_installed", lambda: False)
     monkeypatch.setattr(mamba_peer, "_build", broken_build)
     monkeypatch.setattr(mamba_peer, "_build_error", [])
+    monkeypatch.delenv("MAMBA_SELECTIVE_SCAN_SO", raising=False)
     monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SRC", str(tmp_path))
     mamba_peer.selective_scan_fn.cache_clear()
     try:
@@ -213,5 +215,26 @@ def test_mamba_peer_build_failure_is_said_not_raised(monkeypatch, tmp_path, caps
         assert mamba_peer.missing() == ("mamba_ssm: building its selective scan from MAMBA_SELECTIVE_SCAN_SRC "
                                         "failed: RuntimeError: nvcc: not found")  # fmt: skip
         assert "building its selective scan from" in capsys.readouterr().out
+    finally:
+        mamba_peer.selective_scan_fn.cache_clear()
+
+
+def test_mamba_peer_loads_an_earlier_build(monkeypatch, tmp_path):
+    """MAMBA_SELECTIVE_SCAN_SO names a built extension: it is loaded (here a stand-in module with mamba_ssm's
+    fwd signature) and wrapped, with no build and no sources."""
+    from kernels import mamba_peer
+
+    built = tmp_path / "selective_scan_cuda.py"
+    built.write_text("def fwd(u, delta, A, B, C, D, z, delta_bias, softplus):\n    return u, None, 2 * u\n")
+    monkeypatch.setattr(mamba_peer, "_installed", lambda: False)
+    monkeypatch.setattr(mamba_peer, "_build", lambda src: pytest.fail("no build expected"))
+    monkeypatch.delenv("MAMBA_SELECTIVE_SCAN_SRC", raising=False)
+    monkeypatch.setenv("MAMBA_SELECTIVE_SCAN_SO", str(built))
+    mamba_peer.selective_scan_fn.cache_clear()
+    try:
+        assert mamba_peer.available()
+        u = torch.randn(2, 3, 5)
+        y = mamba_peer.selective_scan_fn()(u, u, torch.randn(3, 4), u, u)
+        torch.testing.assert_close(y, 2 * u)
     finally:
         mamba_peer.selective_scan_fn.cache_clear()
