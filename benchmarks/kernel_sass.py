@@ -24,7 +24,7 @@ from triton.compiler import ASTSource
 
 from kernels.scan import triton_bwd, triton_fwd
 
-LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz", "p_B", "p_C"}  # bf16, as in the bench
+LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz"}  # bf16 (b, L, d); B, C: float32
 DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make multiples of 16
 
 
