@@ -648,7 +648,11 @@ def markdown(records: list[dict], env: dict, baseline: str) -> str:
             if env["device"] == "cpu" and _shared(env)
             else []
         ),
-        *([f"Absent, so left out: {'; '.join(env['absent'].values())}.", ""] if env.get("absent") else []),
+        *(
+            [f"Absent, so left out: {'; '.join(f'{k} ({v})' for k, v in env['absent'].items())}.", ""]
+            if env.get("absent")
+            else []
+        ),
         f"| shape | backend | fwd µs | fwd+bwd µs | fwd speedup vs {baseline} | fwd+bwd speedup vs {baseline} "
         "| vs peer fwd / fwd+bwd | rel. err. y | rel. err. grad |",
         "|---|---|---:|---:|---:|---:|---|---:|---:|",

@@ -69,11 +69,11 @@ def missing() -> str | None:
     """Why :func:`selective_scan_fn` has nothing to return (None: mamba_ssm is installed, or its sources are named
     and have not failed to build)."""
     if _build_error:
-        return f"mamba_ssm: building its selective scan from MAMBA_SELECTIVE_SCAN_SRC failed: {_build_error[0]}"
+        return f"building its selective scan from MAMBA_SELECTIVE_SCAN_SRC failed: {_build_error[0]}"
     if _installed() or _built() is not None or _sources() is not None:
         return None
-    return ("mamba_ssm: not installed, MAMBA_SELECTIVE_SCAN_SO names no built extension and MAMBA_SELECTIVE_SCAN_SRC "
-            "no folder of its csrc/selective_scan sources (recipe in benchmarks/README.md)")  # fmt: skip
+    return ("not installed, MAMBA_SELECTIVE_SCAN_SO names no built extension and MAMBA_SELECTIVE_SCAN_SRC no folder "
+            "of its csrc/selective_scan sources (recipe in benchmarks/README.md)")  # fmt: skip
 
 
 def available() -> bool:

@@ -171,14 +171,14 @@ def test_absent_peer_is_said_and_left_out(monkeypatch, tmp_path, capsys):
     has no rows; a runner's setup runs once, before any timing, on CUDA only (not here)."""
     calls = []
     monkeypatch.setitem(bench.RUNNERS, "ghost", bench.Runner(None, lambda case, device: False, peer=True,
-                                                             needs=lambda: "ghost: not installed",
+                                                             needs=lambda: "not installed",
                                                              setup=lambda: calls.append("setup")))  # fmt: skip
     bench.main(["--backend", "torch", "ghost", "--shapes", "smoke", "--out", str(tmp_path), "--repeats", "1"])
-    assert "ghost: absent, its rows are left out — ghost: not installed" in capsys.readouterr().out
+    assert "ghost: absent, its rows are left out — not installed" in capsys.readouterr().out
     data = json.loads((tmp_path / "cpu_torch_ghost_vs_reference.json").read_text())
-    assert data["environment"]["absent"] == {"ghost": "ghost: not installed"}
+    assert data["environment"]["absent"] == {"ghost": "not installed"}
     assert {r["backend"] for r in data["records"]} == {"reference", "torch"}
-    assert "Absent, so left out: ghost: not installed." in (tmp_path / "cpu_torch_ghost_vs_reference.md").read_text()
+    assert "Absent, so left out: ghost (not installed)." in (tmp_path / "cpu_torch_ghost_vs_reference.md").read_text()
     assert calls == []
 
 

@@ -212,8 +212,8 @@ def test_mamba_peer_build_failure_is_said_not_raised(monkeypatch, tmp_path, caps
         assert mamba_peer.available()
         assert mamba_peer.selective_scan_fn() is None
         assert not mamba_peer.available()
-        assert mamba_peer.missing() == ("mamba_ssm: building its selective scan from MAMBA_SELECTIVE_SCAN_SRC "
-                                        "failed: RuntimeError: nvcc: not found")  # fmt: skip
+        assert mamba_peer.missing() == ("building its selective scan from MAMBA_SELECTIVE_SCAN_SRC failed: "
+                                        "RuntimeError: nvcc: not found")  # fmt: skip
         assert "building its selective scan from" in capsys.readouterr().out
     finally:
         mamba_peer.selective_scan_fn.cache_clear()
