@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import selective_scan
-from kernels.bench import complex_pairs, device_ceilings, float64, floor_us, materialise_b2s6
+from kernels.bench import device_ceilings, float64, floor_us, mamba_weights
 from kernels.scan.autograd import same_layout
 
 SHAPES = [
@@ -157,15 +157,11 @@ def mamba_inputs(t):
 
 def mamba_call(fn, t, grad):
     """mamba_ssm's ``fn`` on ``mamba_inputs(t)``; y (b, d, L) and the leaves. With a B_bias (B2S6), B and C are
-    first built per channel (``kernels.bench.materialise_b2s6``, G = d) inside the call, so the materialisation
+    first built per channel (``kernels.bench.mamba_weights``, G = d) inside the call, so the materialisation
     and its backward (the sums back to B, C, B_bias) are timed with the scan; with complex A and no bias, B and C
-    become (re, im) pairs (``kernels.bench.complex_pairs``), also inside the call."""
+    become (re, im) pairs there, also inside the call."""
     leaves = {k: v.detach().requires_grad_(grad) for k, v in t.items()}
-    B, C = leaves["B"], leaves["C"]
-    if "B_bias" in leaves:
-        B, C = materialise_b2s6(B, C, leaves["B_bias"], leaves["u"].dtype)
-    elif leaves["A"].is_complex():
-        B, C = complex_pairs(B, leaves["u"].dtype), complex_pairs(C, leaves["u"].dtype)
+    B, C = mamba_weights(leaves["B"], leaves["C"], leaves.get("B_bias"), leaves["A"].is_complex(), leaves["u"].dtype)
     y = fn(leaves["u"], leaves["dt"], leaves["A"], B, C, D=leaves["D"], z=leaves["z"], delta_bias=leaves["dt_bias"],
            delta_softplus=True)  # fmt: skip
     return y, leaves

@@ -309,42 +309,11 @@ register_runner(
 )(_fft_s4d)
 
 
-def _mamba_call(inputs: dict, B: torch.Tensor, C: torch.Tensor, selective_scan_fn=None) -> torch.Tensor:
-    """mamba_ssm's ``selective_scan_fn`` (by default :func:`kernels.mamba_peer.selective_scan_fn`: the installed one,
-    or one built from ``MAMBA_SELECTIVE_SCAN_SRC``) on the contract's ``inputs``, with B and C
-    already in its (b, G, n, L) layout; u, dt, z go in as (b, d, L) views. Returns y (b, L, d)."""
-    if selective_scan_fn is None:
-        selective_scan_fn = mamba_peer.selective_scan_fn()
-
-    def float32(name):  # mamba_ssm takes A (float32 or complex64), D and delta_bias in single precision only
-        x = inputs.get(name)
-        return None if x is None else x.to(torch.complex64 if x.is_complex() else torch.float32)
-
-    def channels_first(name):
-        return None if inputs.get(name) is None else inputs[name].transpose(1, 2)
-
-    y = selective_scan_fn(
-        channels_first("u"), channels_first("dt"), float32("A"), B, C, D=float32("D"), z=channels_first("z"),
-        delta_bias=float32("dt_bias"), delta_softplus=inputs["dt_softplus"],
-    )  # fmt: skip
-    return y.transpose(1, 2)
-
-
 def complex_pairs(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """(…, L) real or complex -> (…, 2L) in ``dtype``, (re, im) per step: how mamba_ssm takes a variable B or C
     with complex A (``selective_scan_cuda`` checks dtype u's and shape (b, G, n, 2L)); a real x gets zero
     imaginary parts."""
     return torch.view_as_real(x.to(torch.promote_types(x.dtype, torch.complex64))).to(dtype).flatten(-2)
-
-
-def mamba_ssm(inputs: dict, selective_scan_fn=None) -> torch.Tensor:
-    """Peer: mamba_ssm's CUDA ``selective_scan_fn`` (its (b, d, L) layout; selective B/C, Euler). With complex A,
-    B and C go in as (re, im) pairs (:func:`complex_pairs`, part of the timed work). ``selective_scan_fn`` as in
-    :func:`mamba_ssm_materialised`. Returns y (b, L, d)."""
-    B, C = inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1)
-    if inputs["A"].is_complex():
-        B, C = complex_pairs(B, inputs["u"].dtype), complex_pairs(C, inputs["u"].dtype)
-    return _mamba_call(inputs, B, C, selective_scan_fn)
 
 
 def materialise_b2s6(B: torch.Tensor, C: torch.Tensor, B_bias: torch.Tensor, dtype: torch.dtype):
@@ -365,18 +334,41 @@ def materialise_b2s6(B: torch.Tensor, C: torch.Tensor, B_bias: torch.Tensor, dty
     return complex_pairs(B_eff.reshape(b, d, n, L), dtype), complex_pairs(C_eff.reshape(b, d, n, L), dtype)
 
 
-def mamba_ssm_materialised(inputs: dict, selective_scan_fn=None) -> torch.Tensor:
-    """Peer for B2S6 (selective B plus B_bias, complex A): mamba_ssm's ``selective_scan_fn`` on B and C built per
-    channel (:func:`materialise_b2s6`, part of the timed work: it is what a user of mamba_ssm has to do).
+def mamba_weights(B: torch.Tensor, C: torch.Tensor, B_bias: torch.Tensor | None, complex_A: bool, dtype: torch.dtype):
+    """B, C (b, h, n, L) as mamba_ssm takes its variable B and C: with a B_bias (B2S6) built per channel
+    (:func:`materialise_b2s6`), else with complex A as (re, im) pairs (:func:`complex_pairs`), else as they are."""
+    if B_bias is not None:
+        return materialise_b2s6(B, C, B_bias, dtype)
+    if complex_A:
+        return complex_pairs(B, dtype), complex_pairs(C, dtype)
+    return B, C
 
-    mamba_ssm has no zero-order hold for B (B̄ = Δ·B), so this computes the contract with
-    ``discretization="euler"`` whatever the case asks: a timing peer of the ZOH scan, compared for accuracy
-    with the Euler reference. ``selective_scan_fn`` (default: :func:`kernels.mamba_peer.selective_scan_fn`) is
-    injectable, so tests can pass a pure-torch model of it. Returns y (b, L, d).
-    """
-    B, C = materialise_b2s6(inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1), inputs["B_bias"],
-                            inputs["u"].dtype)  # fmt: skip
-    return _mamba_call(inputs, B, C, selective_scan_fn)
+
+def mamba_ssm(inputs: dict, selective_scan_fn=None) -> torch.Tensor:
+    """Peer: mamba_ssm's ``selective_scan_fn`` (by default :func:`kernels.mamba_peer.selective_scan_fn`: the installed
+    one, or one built from ``MAMBA_SELECTIVE_SCAN_SRC``; injectable, so tests can pass a pure-torch model of it) on
+    the contract's ``inputs``: u, dt, z as (b, d, L) views, B and C through :func:`mamba_weights`, part of the timed
+    work since a user of mamba_ssm has to do it. With B2S6's B_bias (registered as ``mamba_ssm_materialised``)
+    it computes the contract with ``discretization="euler"`` whatever the case asks: mamba_ssm has no zero-order
+    hold for B (B̄ = Δ·B), so it is a timing peer of the ZOH scan, compared for accuracy with the Euler reference.
+    Returns y (b, L, d)."""
+    if selective_scan_fn is None:
+        selective_scan_fn = mamba_peer.selective_scan_fn()
+
+    def float32(name):  # mamba_ssm takes A (float32 or complex64), D and delta_bias in single precision only
+        x = inputs.get(name)
+        return None if x is None else x.to(torch.complex64 if x.is_complex() else torch.float32)
+
+    def channels_first(name):
+        return None if inputs.get(name) is None else inputs[name].transpose(1, 2)
+
+    B, C = mamba_weights(inputs["B"].permute(0, 2, 3, 1), inputs["C"].permute(0, 2, 3, 1), inputs.get("B_bias"),
+                         inputs["A"].is_complex(), inputs["u"].dtype)  # fmt: skip
+    y = selective_scan_fn(
+        channels_first("u"), channels_first("dt"), float32("A"), B, C, D=float32("D"), z=channels_first("z"),
+        delta_bias=float32("dt_bias"), delta_softplus=inputs["dt_softplus"],
+    )  # fmt: skip
+    return y.transpose(1, 2)
 
 
 register_runner(
@@ -409,7 +401,7 @@ register_runner(
     peer=True,
     needs=mamba_peer.missing,
     setup=mamba_peer.selective_scan_fn,
-)(mamba_ssm_materialised)
+)(mamba_ssm)
 
 
 def _sync(device: str) -> None:
@@ -738,7 +730,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.device == "cuda":  # up-front work (building mamba_ssm's extension) before anything is timed
         for setup in dict.fromkeys(RUNNERS[r].setup for r in runners if RUNNERS[r].setup and not RUNNERS[r].needs()):
             setup()
-    env["absent"] = {r: RUNNERS[r].needs() for r in runners if RUNNERS[r].needs()}
+    env["absent"] = {r: reason for r in runners if (reason := RUNNERS[r].needs())}
     for name, reason in env["absent"].items():
         print(f"{name}: absent, its rows are left out — {reason}", flush=True)
     stem = f"{args.device}_{'_'.join(b for b in runners if b != args.baseline)}_vs_{args.baseline}"

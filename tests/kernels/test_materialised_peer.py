@@ -66,7 +66,7 @@ def test_peer_computes_the_euler_scan(complex_B, complex_C):
     case = bench.ScanCase(2, 37, 12, 4, h=3, complex_B=complex_B, complex_C=complex_C, B="both", C="selective",
                           discretization="zoh", z=True)  # fmt: skip
     inputs, names = bench._differentiable(case.inputs())
-    y = bench.mamba_ssm_materialised(inputs, mamba_oracle)
+    y = bench.mamba_ssm(inputs, mamba_oracle)
     expected = selective_scan(**(inputs | {"discretization": "euler"}), backend="reference")[0]
     assert _rel(y, expected) < 1e-5
     zoh = selective_scan(**inputs, backend="reference")[0]
@@ -148,7 +148,7 @@ def test_registered_for_b2s6_cases_only(monkeypatch):
 def test_measure_compares_the_peer_with_the_euler_reference(monkeypatch):
     """kernels.bench.measure: the peer's errors are against the float64 reference run with its ``computes``."""
     runner = bench.RUNNERS["mamba_ssm_materialised"]
-    peer = bench.Runner(lambda x: bench.mamba_ssm_materialised(x, mamba_oracle), runner.supports, runner.computes)
+    peer = bench.Runner(lambda x: bench.mamba_ssm(x, mamba_oracle), runner.supports, runner.computes)
     monkeypatch.setitem(bench.RUNNERS, "mamba_ssm_materialised", peer)
     records = bench.measure(bench.SHAPE_SETS["smoke"]["b2s6"], ["reference", "mamba_ssm_materialised"], "cpu", 1)
     ref, mat = records
