@@ -195,7 +195,10 @@ def _bwd_kernel(
             b_dy = b_dout * b_z * tl.sigmoid(b_z)
         else:
             b_dy = b_dout
-        if not LOCAL:
+        if LOCAL:  # Σ Δ up to each step from the tile's start: exp(A·that) carries an adjoint to the start
+            upto = tl.cumsum(delta, 1)
+            tile_dt = tl.sum(delta, 1, keep_dims=True)
+        else:
             b_u = _load_tile(p_u, o_x, m_x, EVEN)
             y_acc = tl.zeros([BLOCK_R, T], tl.float32)
             du_acc = tl.zeros([BLOCK_R, T], tl.float32)
@@ -214,20 +217,40 @@ def _bwd_kernel(
                 an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                     IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
-                # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1: Δ_next = 0),
-                # so the scan's cumulative product is not needed (its flip back costs shuffles in a reverse scan)
-                g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
-                if IS_COMPLEX:
-                    g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
-                    g_re, g_im = _reverse_scan(an_re, -an_im, 2.0 * b_dy * cc_re + g0_re, g0_im - 2.0 * b_dy * cc_im,
-                                               True, LANE_V)  # fmt: skip
-                    out_re = a_re * g_re + a_im * g_im
-                    out_im = tl.gather(a_re * g_im - a_im * g_re, i_first, 1)
-                    tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
+                if LOCAL:  # only the adjoint leaving the tile: a sum, conj(Π_{s≤t} Ā_s) e_t over t, no scan
+                    v = _transition(upto, ar, ai, IS_COMPLEX, FAST)
+                    span = _transition(tile_dt, ar, ai, IS_COMPLEX, FAST)  # Π Ā over the tile, [R, 1]
+                    v_re, v_im, span_re, span_im = v[0], v[1], span[0], span[1]
+                    in_re = tl.load(p_g0 + o_kn * S2)[:, None]  # the adjoint entering from the right
+                    if IS_COMPLEX:
+                        in_im = tl.load(p_g0 + o_kn * S2 + 1)[:, None]
+                        e_re = 2.0 * b_dy * cc_re
+                        e_im = -2.0 * b_dy * cc_im
+                        out_re = (
+                            span_re * in_re + span_im * in_im + tl.sum(v_re * e_re + v_im * e_im, 1, keep_dims=True)
+                        )
+                        out_im = (
+                            span_re * in_im - span_im * in_re + tl.sum(v_re * e_im - v_im * e_re, 1, keep_dims=True)
+                        )
+                        tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
+                    else:
+                        out_re = span_re * in_re + tl.sum(v_re * b_dy * cc_re, 1, keep_dims=True)
+                    tl.store(p_end + o_kn[:, None] * S2, out_re, mask=m_end[:, None])
                 else:
-                    g_re, _ = _reverse_scan(an_re, an_re, b_dy * cc_re + g0_re, g0_re, False, LANE_V)
-                    out_re = a_re * g_re
-                tl.store(p_end + o_kn[:, None] * S2, tl.gather(out_re, i_first, 1), mask=m_end[:, None])
+                    # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1:
+                    # Δ_next = 0), so the scan's cumulative product is not needed (its flip back costs shuffles)
+                    g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
+                    if IS_COMPLEX:
+                        g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
+                        g_re, g_im = _reverse_scan(an_re, -an_im, 2.0 * b_dy * cc_re + g0_re,
+                                                   g0_im - 2.0 * b_dy * cc_im, True, LANE_V)  # fmt: skip
+                        out_re = a_re * g_re + a_im * g_im
+                        out_im = tl.gather(a_re * g_im - a_im * g_re, i_first, 1)
+                        tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
+                    else:
+                        g_re, _ = _reverse_scan(an_re, an_re, b_dy * cc_re + g0_re, g0_re, False, LANE_V)
+                        out_re = a_re * g_re
+                    tl.store(p_end + o_kn[:, None] * S2, tl.gather(out_re, i_first, 1), mask=m_end[:, None])
 
                 if not LOCAL:
                     p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
