@@ -394,7 +394,7 @@ def _fwd_kernel(
             if IS_COMPLEX:
                 y_acc = 2.0 * y_acc
             if HAS_D:
-                y_acc += b_D[:, None] * b_u
+                y_acc += b_D[:, None] * _load_tile(p_u, o_x, m_x, EVEN)  # read again: fewer live registers
             if HAS_Z:
                 b_z = _load_tile(p_z, o_x, m_x, EVEN)
                 y_acc = y_acc * b_z * tl.sigmoid(b_z)
