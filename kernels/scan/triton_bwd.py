@@ -102,6 +102,7 @@ def _bwd_kernel(
     NT,
     NC,
     K,
+    C0,
     BLOCK_R: tl.constexpr,
     T: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -132,11 +133,12 @@ def _bwd_kernel(
     Shapes as in ``_fwd_kernel``; dout, du, ddt, dz (b, L, d); dB, dC (b, h, n, L[, 2]) float32, accumulated;
     dA/dB_bias/dC_bias partials (b, NT, d, n[, 2]); dD/ddt partials (b, NT, d); dh0 (b, d, n[, 2]).
     chunk slot i_c holds the adjoint entering chunk i_c from the right (pass 2), or receives chunk i_c's own
-    carry from zero in slot i_c − 1 (pass 1, ``LOCAL``).
+    carry from zero in slot i_c − 1 (pass 1, ``LOCAL``, run on chunks 1 … NC−1 only: the first chunk's carry
+    would not be used). The grid's chunk index starts at ``C0``.
     """
     i_r = tl.program_id(0).to(tl.int64)
     i_b = tl.program_id(1).to(tl.int64)
-    i_c = tl.program_id(2).to(tl.int64)
+    i_c = tl.program_id(2).to(tl.int64) + C0
     S2: tl.constexpr = 2 if IS_COMPLEX else 1
     SB: tl.constexpr = 2 if B_COMPLEX else 1
     SC: tl.constexpr = 2 if C_COMPLEX else 1
@@ -404,7 +406,7 @@ def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
         x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, adj,
         g.du, g.ddt, g.dz, g.dB, g.dC, g.dA_part, g.dBb_part, g.dCb_part, g.dD_part, g.ddt_part, g.dh0,
     )  # fmt: skip
-    if cfg.n_chunks > 1:
-        _bwd_kernel[grid](*tensors, LOCAL=True, **common)
+    if cfg.n_chunks > 1:  # chunks 1 … NC−1: the first chunk's carry from zero would not be used
+        _bwd_kernel[grid[:2] + (cfg.n_chunks - 1,)](*tensors, C0=1, LOCAL=True, **common)
         launch_combine(x, cfg, chunk, sumdt, reverse=True)
-    _bwd_kernel[grid](*tensors, LOCAL=False, **common)
+    _bwd_kernel[grid](*tensors, C0=0, LOCAL=False, **common)

@@ -273,7 +273,9 @@ def _fwd_kernel(
 
     Shapes: u, dt, z, y (b, L, d); B, C (b, h, n, L) time-contiguous; A, B_bias, C_bias (d, n); ckpt
     (b, NT, d, n); chunk (b, NC, d, n): slot i holds chunk i's start state (pass 2), or receives chunk i−1's
-    end state from zero (pass 1, ``LOCAL``); last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1).
+    end state from zero (pass 1, ``LOCAL``, run on chunks 0 … NC−2 only: the last chunk's end is not needed);
+    last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1 for the forward's combination; pass 2 writes it
+    again, and so the last chunk's, which the backward's reverse combination reads).
     """
     i_r = tl.program_id(0).to(tl.int64)
     i_b = tl.program_id(1).to(tl.int64)
@@ -323,7 +325,7 @@ def _fwd_kernel(
         if i_s + 1 < n_tiles:
             p_end = p_ckpt + (i_b * NT + i_tile + 1) * D * N * S2
             ok_end = (i_c >= 0).to(tl.int32)
-        elif LOCAL:  # chunk i_c's end state from zero goes to slot i_c + 1 (the last chunk's is not needed)
+        elif LOCAL:  # chunk i_c's end state from zero goes to slot i_c + 1
             p_end = p_chunk + (i_b * NC + i_c + 1) * D * N * S2
             ok_end = (i_c + 1 < NC).to(tl.int32)
         else:
@@ -401,8 +403,7 @@ def _fwd_kernel(
             _store_tile(p_y, o_x, y_acc, m_x, EVEN)
         tl.debug_barrier()  # this tile's end states (written above) are read by the next tile
 
-    if LOCAL:
-        tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=o_r < D)
+    tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=o_r < D)  # pass 2: the same, and the last chunk's
 
 
 @triton.jit
@@ -480,8 +481,8 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
         **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
-    if cfg.n_chunks > 1:
-        _fwd_kernel[grid](*tensors, LOCAL=True, **common)
+    if cfg.n_chunks > 1:  # the last chunk's end state from zero would not be used: pass 1 leaves it out
+        _fwd_kernel[grid[:2] + (cfg.n_chunks - 1,)](*tensors, LOCAL=True, **common)
         launch_combine(x, cfg, chunk, sumdt, reverse=False)
     _fwd_kernel[grid](*tensors, LOCAL=False, **common)
 
