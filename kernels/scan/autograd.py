@@ -23,7 +23,8 @@ def interpreting() -> bool:
 class LaunchConfig:
     """Tiling of one scan: ``block_r`` channels per program (``bwd_block_r`` in the backward, whose tiles hold more
     live values), tiles of ``tile`` steps, ``tiles_per_chunk`` tiles per program (the sequence is split into
-    ``n_chunks`` chunks run in parallel and combined), ``num_warps`` / ``bwd_num_warps`` warps per program."""
+    ``n_chunks`` chunks run in parallel and combined; the backward's own split is ``bwd_tiles_per_chunk`` /
+    ``bwd_n_chunks``), ``num_warps`` / ``bwd_num_warps`` warps per program."""
 
     block_r: int
     tile: int
@@ -40,6 +41,8 @@ class LaunchConfig:
     bwd_maxnreg: int | None = None
     bwd_stages: int = 1  # software-pipelining stages of the backward's loop over states (1: none)
     stages: int = 1  # the same for the forward's loop over groups of states
+    bwd_tiles_per_chunk: int = 0  # 0: the forward's split
+    bwd_n_chunks: int = 0
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -56,8 +59,8 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
-                  bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None,
-                  bwd_maxnreg=None, bwd_stages=None, stages=None) -> LaunchConfig:  # fmt: skip
+                  bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None, bwd_maxnreg=None,
+                  bwd_stages=None, stages=None, bwd_tiles_per_chunk=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
@@ -99,11 +102,14 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
+    bwd_tiles_per_chunk = min(bwd_tiles_per_chunk or tiles_per_chunk, n_tiles)
     if n % unroll or n % bwd_unroll:
         raise ValueError(f"launch_config: unroll={unroll} and bwd_unroll={bwd_unroll} must divide n={n}")
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
-                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1)  # fmt: skip
+                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1,
+                        bwd_tiles_per_chunk=bwd_tiles_per_chunk,
+                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk))  # fmt: skip
 
 
 @dataclass
@@ -239,11 +245,10 @@ class _TritonScan(torch.autograd.Function):
         chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
         chunk[:, 0] = 0 if initial_state is None else _state_pairs(initial_state, is_complex)
         last = torch.empty(b, d, n, *pair, **f32)
-        sumdt = torch.empty(b, cfg.n_chunks, d, **f32)
-        launch_forward(x, cfg, y, ckpt, chunk, last, sumdt)
+        launch_forward(x, cfg, y, ckpt, chunk, last)
         # keep the prepared tensors (already laid out for the kernels) and the originals' dtypes
         names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
-        ctx.save_for_backward(*(getattr(x, k) for k in names), ckpt, sumdt)
+        ctx.save_for_backward(*(getattr(x, k) for k in names), ckpt)
         originals = (u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state)
         ctx.likes = [None if t is None else (t.dtype, t.is_complex(), t.dim()) for t in originals]
         ctx.settings = (x.b, x.L, x.d, x.n, h, x.flags, cfg)
@@ -254,7 +259,7 @@ class _TritonScan(torch.autograd.Function):
     def backward(ctx, dy, dlast):
         from kernels.scan.triton_bwd import launch_backward
 
-        *saved, ckpt, sumdt = ctx.saved_tensors
+        *saved, ckpt = ctx.saved_tensors
         b, L, d, n, h, flags, cfg = ctx.settings
         x = Prepared(*saved, b=b, L=L, d=d, n=n, h=h, flags=flags)
         names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias", "h0")
@@ -263,7 +268,7 @@ class _TritonScan(torch.autograd.Function):
         pair = (2,) if is_complex else ()
         f32 = dict(device=x.u.device, dtype=torch.float32)
         dy = same_layout(dy, time_major(x.u))
-        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
+        chunk = torch.empty(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
         chunk[:, -1] = 0 if dlast is None else _state_pairs(dlast, is_complex)
 
         def sel_buffer(name):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
@@ -287,7 +292,7 @@ class _TritonScan(torch.autograd.Function):
             ddt_part=torch.empty(b, cfg.n_tiles, d, **f32),
             dh0=torch.empty(b, d, n, *pair, **f32),
         )
-        launch_backward(x, cfg, dy, ckpt, chunk, sumdt, g)
+        launch_backward(x, cfg, dy, ckpt, chunk, g)
 
         def cast(t, name):  # a float32 (…[, 2]) result to the original argument's dtype
             if t is None or likes[name] is None:

@@ -80,6 +80,7 @@ def _bwd_kernel(
     p_dout,
     p_ckpt,
     p_chunk,
+    p_sumdt,
     p_adj,
     p_du,
     p_ddt,
@@ -169,6 +170,7 @@ def _bwd_kernel(
     if HAS_D:
         b_D = tl.load(p_D + o_r).to(tl.float32)
 
+    sumdt = tl.zeros([BLOCK_R], tl.float32)  # Σ Δ over the chunk (pass 1), for the reverse combination
     for i_s in range(n_tiles):
         i_tile = i_c * K + n_tiles - 1 - i_s
         p_g0 = p_adj + (i_b * NT + i_tile) * D * N * S2
@@ -200,6 +202,7 @@ def _bwd_kernel(
         if LOCAL:  # Σ Δ up to each step from the tile's start: exp(A·that) carries an adjoint to the start
             upto = tl.cumsum(delta, 1)
             tile_dt = tl.sum(delta, 1, keep_dims=True)
+            sumdt += tl.sum(tile_dt, 1)
         else:
             b_u = _load_tile(p_u, o_x, m_x, EVEN)
             y_acc = tl.zeros([BLOCK_R, T], tl.float32)
@@ -368,6 +371,9 @@ def _bwd_kernel(
             tl.store(p_ddt_part + o_row, tl.sum(ddelta, 1), mask=m_r)
         tl.debug_barrier()  # this tile's outgoing adjoints (written above) are read by the tile to its left
 
+    if LOCAL:
+        tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=m_r)
+
 
 def lane_vector(x, cfg) -> int:
     """``_flip_time``'s V: steps per thread of the backward's [R, T] tiles when their layout is known — one warp,
@@ -386,27 +392,31 @@ def lane_vector(x, cfg) -> int:
     return v if known else 0
 
 
-def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
+def launch_backward(x, cfg, dout, ckpt, chunk, grads):
     """Pass 1 and the reverse chunk combination (when the sequence is split), then pass 2.
 
-    ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry; ``grads`` is the record of
-    output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part, ddt_part, dh0``).
+    The backward's split is its own (``cfg.bwd_n_chunks`` chunks of ``cfg.bwd_tiles_per_chunk`` tiles; the
+    checkpoints are per tile); ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry;
+    ``grads`` is the record of output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part,
+    ddt_part, dh0``).
     """
-    grid = (x.d // cfg.bwd_block_r, x.b, cfg.n_chunks)
+    grid = (x.d // cfg.bwd_block_r, x.b, cfg.bwd_n_chunks)
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk, LANE_V=lane_vector(x, cfg), STAGES=cfg.bwd_stages,
+        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, LANE_V=lane_vector(x, cfg),
+        STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
         UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,
         **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip
     g = grads
     adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right
+    sumdt = torch.empty(x.b, cfg.bwd_n_chunks, x.d, device=ckpt.device, dtype=torch.float32)  # Σ Δ (pass 1)
     tensors = (
-        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, adj,
+        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, sumdt, adj,
         g.du, g.ddt, g.dz, g.dB, g.dC, g.dA_part, g.dBb_part, g.dCb_part, g.dD_part, g.ddt_part, g.dh0,
     )  # fmt: skip
-    if cfg.n_chunks > 1:  # chunks 1 … NC−1: the first chunk's carry from zero would not be used
-        _bwd_kernel[grid[:2] + (cfg.n_chunks - 1,)](*tensors, C0=1, LOCAL=True, **common)
-        launch_combine(x, cfg, chunk, sumdt, reverse=True)
+    if cfg.bwd_n_chunks > 1:  # chunks 1 … NC−1: the first chunk's carry from zero would not be used
+        _bwd_kernel[grid[:2] + (cfg.bwd_n_chunks - 1,)](*tensors, C0=1, LOCAL=True, **common)
+        launch_combine(x, cfg.bwd_n_chunks, chunk, sumdt, reverse=True)
     _bwd_kernel[grid](*tensors, C0=0, LOCAL=False, **common)

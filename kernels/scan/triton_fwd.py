@@ -16,6 +16,7 @@ chunk start states, and pass 2 runs every chunk again from its true start, writi
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
 
@@ -274,8 +275,7 @@ def _fwd_kernel(
     Shapes: u, dt, z, y (b, L, d); B, C (b, h, n, L) time-contiguous; A, B_bias, C_bias (d, n); ckpt
     (b, NT, d, n); chunk (b, NC, d, n): slot i holds chunk i's start state (pass 2), or receives chunk i−1's
     end state from zero (pass 1, ``LOCAL``, run on chunks 0 … NC−2 only: the last chunk's end is not needed);
-    last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1 for the forward's combination; pass 2 writes it
-    again, and so the last chunk's, which the backward's reverse combination reads).
+    last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1).
     """
     i_r = tl.program_id(0).to(tl.int64)
     i_b = tl.program_id(1).to(tl.int64)
@@ -403,7 +403,8 @@ def _fwd_kernel(
             _store_tile(p_y, o_x, y_acc, m_x, EVEN)
         tl.debug_barrier()  # this tile's end states (written above) are read by the next tile
 
-    tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=o_r < D)  # pass 2: the same, and the last chunk's
+    if LOCAL:
+        tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=o_r < D)
 
 
 @triton.jit
@@ -466,11 +467,11 @@ def _combine_kernel(
         tl.store(p_i, h_re, mask=m)
 
 
-def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
+def launch_forward(x, cfg, y, ckpt, chunk, last):
     """Run pass 1 and the chunk combination (when the sequence is split), then pass 2.
 
     ``x`` is the prepared-argument record of ``kernels.scan.autograd``; ``chunk`` (b, NC, d, n[, 2]) holds the
-    initial state in slot 0 on entry; ``ckpt``, ``last``, ``sumdt`` and ``y`` are written.
+    initial state in slot 0 on entry; ``ckpt``, ``last`` and ``y`` are written.
     """
     grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
     common = dict(
@@ -480,17 +481,18 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
         UNROLL=cfg.unroll, EVEN=x.L % cfg.tile == 0, STAGES=cfg.stages, **x.flags,
         **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
+    sumdt = torch.empty(x.b, cfg.n_chunks, x.d, device=y.device, dtype=torch.float32)  # Σ Δ per chunk (pass 1)
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
     if cfg.n_chunks > 1:  # the last chunk's end state from zero would not be used: pass 1 leaves it out
         _fwd_kernel[grid[:2] + (cfg.n_chunks - 1,)](*tensors, LOCAL=True, **common)
-        launch_combine(x, cfg, chunk, sumdt, reverse=False)
+        launch_combine(x, cfg.n_chunks, chunk, sumdt, reverse=False)
     _fwd_kernel[grid](*tensors, LOCAL=False, **common)
 
 
-def launch_combine(x, cfg, chunk, sumdt, reverse):
+def launch_combine(x, n_chunks, chunk, sumdt, reverse):
     block_c, block_n = 32, min(triton.next_power_of_2(x.n), 32)
     grid = (triton.cdiv(x.d, block_c), x.b, triton.cdiv(x.n, block_n))
     _combine_kernel[grid](
-        chunk, sumdt, x.A, x.d, x.n, cfg.n_chunks, BLOCK_C=block_c, BLOCK_N=block_n,
+        chunk, sumdt, x.A, x.d, x.n, n_chunks, BLOCK_C=block_c, BLOCK_N=block_n,
         IS_COMPLEX=x.flags["IS_COMPLEX"], REVERSE=reverse,
     )  # fmt: skip

@@ -50,6 +50,13 @@ def test_overrides_win_over_the_rules(h200):
     assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages, cfg.stages) == (8, 0, 1, 2)
 
 
+def test_backward_split_follows_the_forward_unless_given(h200):
+    cfg = autograd.launch_config(2, 16384, 512, 16, 1, CUDA, itemsize=2)  # long-bf16: few programs, 2 chunks
+    assert (cfg.n_chunks, cfg.bwd_n_chunks, cfg.bwd_tiles_per_chunk) == (2, 2, cfg.tiles_per_chunk)
+    cfg = autograd.launch_config(2, 16384, 512, 16, 1, CUDA, itemsize=2, tiles_per_chunk=64, bwd_tiles_per_chunk=16)
+    assert (cfg.n_tiles, cfg.n_chunks, cfg.bwd_n_chunks) == (64, 1, 4)
+
+
 def test_interpreter_keeps_one_stage(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2)

@@ -187,6 +187,8 @@ def test_matches_reference_fp32(sizes, switches):
         pytest.param(16, 8, dict(bwd_block_r=1), id="T16-single-chunk-bwd-R1"),
         pytest.param(8, 2, dict(unroll=2, bwd_unroll=4), id="T8-states-unrolled-2-fwd-4-bwd"),
         pytest.param(8, 2, dict(unroll=2, stages=2, bwd_stages=2), id="T8-unrolled-2-pipelined-2-stages"),
+        pytest.param(8, 8, dict(bwd_tiles_per_chunk=2), id="T8-forward-one-chunk-backward-three"),
+        pytest.param(8, 1, dict(bwd_tiles_per_chunk=8), id="T8-forward-five-chunks-backward-one"),
     ],
 )
 def test_tilings_agree(tile, tiles_per_chunk, overrides):
