@@ -25,6 +25,7 @@ from kernels.scan.triton_fwd import (
     _load_A,
     _load_tile,
     _mix,
+    _sigmoid,
     _step_size,
     _store_tile,
     _transition,
@@ -188,15 +189,15 @@ def _bwd_kernel(
         m_t = o_tt < L
         m_x = m_t[None, :] & m_r[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d
-        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN, FAST)
         # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
         m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
         delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT,
-                                   False)  # fmt: skip
+                                   False, FAST)  # fmt: skip
         b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
         if HAS_Z:
             b_z = _load_tile(p_z, o_x, m_x, EVEN)
-            b_dy = b_dout * b_z * tl.sigmoid(b_z)
+            b_dy = b_dout * b_z * _sigmoid(b_z, FAST)
         else:
             b_dy = b_dout
         if LOCAL:  # Σ Δ up to each step from the tile's start: exp(A·that) carries an adjoint to the start
@@ -358,13 +359,13 @@ def _bwd_kernel(
             if HAS_Z:  # dout and z read again here rather than kept live through the state loop (registers)
                 b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
                 b_z = _load_tile(p_z, o_x, m_x, EVEN)
-                s = tl.sigmoid(b_z)
+                s = _sigmoid(b_z, FAST)
                 dz = b_dout * y_acc * s * (1.0 + b_z * (1.0 - s))
                 _store_tile(p_dz, o_x, dz, m_x, EVEN)
             _store_tile(p_du, o_x, du_acc, m_x, EVEN)
             if DT_SOFTPLUS:
-                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT, EVEN)
-                ddelta = tl.where(b_x > 20.0, ddelta, ddelta * tl.sigmoid(b_x))
+                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT, EVEN, FAST)
+                ddelta = tl.where(b_x > 20.0, ddelta, ddelta * _sigmoid(b_x, FAST))
             ddelta = tl.where(m_x, ddelta, 0.0)
             if not DT_INVARIANT:
                 _store_tile(p_ddt, o_x, ddelta, m_x, EVEN)

@@ -22,15 +22,6 @@ import triton.language as tl
 
 
 @triton.jit
-def _softplus(x):
-    """softplus(x) = log(1 + e^x), identity above 20 (as torch); log1p done by hand (no libdevice)."""
-    e = tl.exp(-tl.abs(x))
-    w = 1.0 + e
-    log1p = tl.where(w == 1.0, e, tl.log(w) * e / (w - 1.0))
-    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + log1p)
-
-
-@triton.jit
 def _expm1(x):
     """e^x − 1 without cancellation for small |x| (series below 1e-2, else exp − 1)."""
     small = x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))))
@@ -87,7 +78,7 @@ def _store_tile(p, o, value, m, EVEN: tl.constexpr):
 
 @triton.jit
 def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.constexpr, DT_INVARIANT: tl.constexpr,
-               EVEN: tl.constexpr):  # fmt: skip
+               EVEN: tl.constexpr, FAST: tl.constexpr):  # fmt: skip
     """Δ on an [R, T] tile (0 where ``m`` is false; ``EVEN``: ``m`` is all true), and the pre-softplus value
     x = dt + dt_bias."""
     if DT_INVARIANT:
@@ -97,7 +88,7 @@ def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.
     if HAS_DTB:
         x += tl.load(p_dtb + o_r).to(tl.float32)[:, None]
     if DT_SOFTPLUS:
-        delta = _softplus(x)
+        delta = _softplus(x, FAST)
     else:
         delta = x
     if EVEN:
@@ -128,6 +119,46 @@ def _exp2(x, FAST: tl.constexpr):
                                          pack=1)  # fmt: skip
     else:
         return tl.exp2(x)
+
+
+@triton.jit
+def _log2(x, FAST: tl.constexpr):
+    """log2 x; ``FAST`` (GPU only): one ``lg2.approx.ftz`` (relative error ~2e-7) instead of ``tl.log``'s polynomial
+    (about 15 instructions per element)."""
+    if FAST:
+        return tl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
+                                         pack=1)  # fmt: skip
+    else:
+        return tl.log(x) * 1.4426950408889634
+
+
+@triton.jit
+def _rcp(x, FAST: tl.constexpr):
+    """1 / x; ``FAST`` (GPU only): one ``rcp.approx.ftz`` (1 ulp) instead of an IEEE division and its fix-ups."""
+    if FAST:
+        return tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
+                                         pack=1)  # fmt: skip
+    else:
+        return 1.0 / x
+
+
+@triton.jit
+def _sigmoid(x, FAST: tl.constexpr):
+    """1 / (1 + e^−x), the z gate's silu factor: ``tl.sigmoid`` or, ``FAST``, an exponential and a reciprocal."""
+    if FAST:
+        return _rcp(1.0 + _exp2(-1.4426950408889634 * x, FAST), FAST)
+    else:
+        return tl.sigmoid(x)
+
+
+@triton.jit
+def _softplus(x, FAST: tl.constexpr):
+    """softplus(x) = log(1 + e^x), identity above 20 (as torch); log1p done by hand (no libdevice): with w = 1 + e,
+    log1p(e) = log(w)·e / (w − 1) cancels w's rounding. Once per step and channel, not per state."""
+    e = _exp2(-1.4426950408889634 * tl.abs(x), FAST)
+    w = 1.0 + e
+    log1p = tl.where(w == 1.0, e, _log2(w, FAST) * 0.6931471805599453 * e * _rcp(w - 1.0, FAST))
+    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + log1p)
 
 
 @triton.jit
@@ -315,7 +346,7 @@ def _fwd_kernel(
         m_x = m_t[None, :] & (o_r < D)[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d  # [R, T] in (b, L, d)
         b_u = _load_tile(p_u, o_x, m_x, EVEN)
-        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN, FAST)
         tile_dt = tl.sum(delta, 1, keep_dims=True)  # [R, 1]
         sumdt += tl.sum(tile_dt, 1)
         if LOCAL:  # Σ Δ over the steps after each one, to the tile's end: exp(A·that) carries a step to the end
@@ -399,7 +430,7 @@ def _fwd_kernel(
                 y_acc += b_D[:, None] * _load_tile(p_u, o_x, m_x, EVEN)  # read again: fewer live registers
             if HAS_Z:
                 b_z = _load_tile(p_z, o_x, m_x, EVEN)
-                y_acc = y_acc * b_z * tl.sigmoid(b_z)
+                y_acc = y_acc * b_z * _sigmoid(b_z, FAST)
             _store_tile(p_y, o_x, y_acc, m_x, EVEN)
         tl.debug_barrier()  # this tile's end states (written above) are read by the next tile
 
