@@ -39,7 +39,7 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
     constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile,
                      BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
-    constants.update(STAGES=stages, **({"LANE_V": lane_v} if kernel == "bwd" else {}))
+    constants.update(STAGES=stages, **({"LANE_V": lane_v, "NEXT_V": lane_v or 8} if kernel == "bwd" else {}))
 
     def kind(name):
         if name in constants:

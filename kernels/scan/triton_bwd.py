@@ -13,6 +13,8 @@ and added atomically into float32 (b, h, n, L) buffers.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import triton
 import triton.language as tl
@@ -48,6 +50,41 @@ def _flip_time(x, LANE_V: tl.constexpr):
         y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 31, 31, -1;", "=r,r", [y], dtype=tl.int32,
                                       is_pure=True, pack=1)  # fmt: skip
         return tl.reshape(y.to(tl.float32, bitcast=True), [R, x.shape[1]])
+
+
+@triton.jit
+def _next_run(x):
+    """On [R, G] values, one per run of steps: each run's value from the next run (the last run keeps its own)."""
+    G: tl.constexpr = x.shape[1]
+    nxt = tl.minimum(tl.arange(0, G)[None, :] + 1, G - 1) + tl.zeros(x.shape, tl.int32)
+    return tl.gather(x, nxt, 1)
+
+
+@triton.jit
+def _next_step(x, V: tl.constexpr):
+    """x one step ahead along time on an [R, T] tile (x[:, t + 1]; the last column is undefined): in runs of V
+    steps (1, 2, 4 or 8), split by halves into even and odd steps and joined back one step on, so only each run's
+    first value comes from the next run (``_next_run`` on [R, T / V]). Where a thread holds the V steps of a run
+    the splits and joins are register renaming and the gather one shuffle per run, against an exponential per
+    element for recomputing exp(Δ_{t+1}·A). The result does not depend on the layout."""
+    R: tl.constexpr = x.shape[0]
+    G: tl.constexpr = x.shape[1] // V
+    if V == 1:
+        return _next_run(x)
+    else:
+        # the next of step 2i is 2i + 1; the next of 2i + 1 is 2i + 2: the even steps one on (by hand, per V)
+        even, odd = tl.split(tl.reshape(x, [R, G, V // 2, 2]))  # [R, G, V/2]
+        if V == 2:
+            even_on = _next_run(tl.reshape(even, [R, G]))
+        elif V == 4:
+            e2, o2 = tl.split(tl.reshape(even, [R, G, 1, 2]))
+            even_on = tl.join(tl.reshape(o2, [R, G]), _next_run(tl.reshape(e2, [R, G])))
+        else:
+            e4, o4 = tl.split(tl.reshape(even, [R, G, 2, 2]))  # [R, G, 2]
+            e2, o2 = tl.split(tl.reshape(e4, [R, G, 1, 2]))
+            on2 = tl.join(tl.reshape(o2, [R, G]), _next_run(tl.reshape(e2, [R, G])))  # [R, G, 2]
+            even_on = tl.reshape(tl.join(o4, on2), [R, G, 4])
+        return tl.reshape(tl.join(odd, tl.reshape(even_on, [R, G, V // 2])), [R, G * V])
 
 
 @triton.jit
@@ -125,6 +162,7 @@ def _bwd_kernel(
     ZOH: tl.constexpr,
     FAST: tl.constexpr,
     LANE_V: tl.constexpr,
+    NEXT_V: tl.constexpr,
     STAGES: tl.constexpr,
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
@@ -190,10 +228,6 @@ def _bwd_kernel(
         m_x = m_t[None, :] & m_r[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d
         delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN, FAST)
-        # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
-        m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
-        delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT,
-                                   False, FAST)  # fmt: skip
         b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
         if HAS_Z:
             b_z = _load_tile(p_z, o_x, m_x, EVEN)
@@ -220,7 +254,9 @@ def _bwd_kernel(
                 o_kn = o_r * N + k
                 ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
-                an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
+                # Ā one step ahead (1 at the tile's last step: the carry handles the boundary; past L, Δ = 0 gives 1)
+                an_re = tl.where(last, 1.0, _next_step(a_re, NEXT_V))
+                an_im = tl.where(last, 0.0, _next_step(a_im, NEXT_V)) if IS_COMPLEX else an_re
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                     IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                 if LOCAL:  # only the adjoint leaving the tile: a sum, conj(Π_{s≤t} Ā_s) e_t over t, no scan
@@ -405,6 +441,7 @@ def launch_backward(x, cfg, dout, ckpt, chunk, grads):
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
         NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, LANE_V=lane_vector(x, cfg),
+        NEXT_V=lane_vector(x, cfg) or math.gcd(8, cfg.tile),
         STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
         UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,

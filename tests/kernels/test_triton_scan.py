@@ -21,6 +21,9 @@ from kernels import selective_scan  # noqa: E402
 from kernels.scan import autograd  # noqa: E402
 from kernels.scan.contract import check_scan_args  # noqa: E402
 from kernels.scan.reference import scan_reference  # noqa: E402
+from kernels.scan.triton_bwd import _next_step  # noqa: E402
+
+tl = triton.language
 
 # every output buffer starts NaN-filled (tests/kernels/conftest.py), so an unwritten element fails
 pytestmark = pytest.mark.usefixtures("poison_empty")
@@ -194,6 +197,22 @@ def test_matches_reference_fp32(sizes, switches):
 def test_tilings_agree(tile, tiles_per_chunk, overrides):
     tensors, options = make_inputs(2, 37, 4, 4, 2, torch.float32, complex_a=True, zoh=False, b_bias=True)
     check_against_reference(tensors, options, torch.float32, tiled(tile, tiles_per_chunk, **overrides))
+
+
+@triton.jit
+def _shift_kernel(p_x, p_y, R: tl.constexpr, T: tl.constexpr, V: tl.constexpr):
+    o = tl.arange(0, R)[:, None] * T + tl.arange(0, T)[None, :]
+    tl.store(p_y + o, _next_step(tl.load(p_x + o), V))
+
+
+@pytest.mark.parametrize("run", [1, 2, 4, 8])
+def test_next_step_is_the_tile_one_step_on(run):
+    """The backward's Ā one step ahead comes from ``_next_step`` (splits, joins and one gather per run of steps):
+    x[:, t + 1] at every t but the last, for each run length, on a tile of two rows and 32 steps."""
+    x = torch.randn(2, 32)
+    y = torch.full_like(x, float("nan"))
+    _shift_kernel[(1,)](x, y, R=2, T=32, V=run)
+    assert torch.equal(y[:, :-1], x[:, 1:])
 
 
 @pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
