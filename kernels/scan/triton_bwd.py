@@ -5,10 +5,12 @@ batch row and one chunk; it walks the chunk's tiles from last to first, and per 
 forward scan from the checkpointed tile start state, then runs the adjoint recurrence
 ``g_t = e_t + conj(Ā_{t+1}) g_{t+1}`` (``e_t`` = ∂loss/∂h_t through y_t) as a reversed ``tl.associative_scan``,
 and forms every gradient from ``g`` and ``h`` (formulas in ``benchmarks/README.md``). The adjoint entering a
-chunk from the right comes from a pass 1 (``LOCAL``: each chunk's adjoint carry from zero) and a reverse
-combination over chunks, as in the forward. Per-(d, n) gradients are written as per-tile partial sums (summed on
-the host, deterministic); dB and dC, shared by the channels of a block, are summed over the program's channels
-and added atomically into float32 (b, h, n, L) buffers.
+chunk from the right comes from a pass 1 (``LOCAL``: each chunk's adjoint carry from zero, a sum as in the
+forward's pass 1, on every chunk but the first) and a reverse combination over chunks; the backward's chunks are
+its own (``LaunchConfig.bwd_tiles_per_chunk``). Ā_{t+1} is Ā shifted by one step (``_next_step``). Per-(d, n)
+gradients are written as per-tile partial sums (summed on the host, deterministic); dB and dC, shared by the
+channels of a block, are summed over the program's channels and added atomically into float32 (b, h, n, L)
+buffers.
 """
 
 from __future__ import annotations

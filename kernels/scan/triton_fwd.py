@@ -8,8 +8,10 @@ steps, kept for the backward pass): the end states of each group of unrolled sta
 group and read back by the next tile after a barrier.
 
 Long sequences with few channels are split into chunks run in parallel: pass 1 (``LOCAL``) computes each chunk's
-end state from a zero start, a short sequential pass over chunks (``_combine_kernel``) turns those into the true
-chunk start states, and pass 2 runs every chunk again from its true start, writing ``y``. The derivation is in
+end state from a zero start — a sum rather than a scan, h_end = Σ_t exp(A·Σ_{s>t} Δ_s)·B̄_t u_t tile by tile, on
+every chunk but the last, whose end is not needed — a short sequential pass over chunks (``_combine_kernel``)
+turns those into the true chunk start states, and pass 2 runs every chunk again from its true start, writing
+``y``. The derivation is in
 ``benchmarks/README.md`` ("How the Triton kernels work"). Complex tensors travel as ``torch.view_as_real``
 (…, 2) float32 pairs.
 """
