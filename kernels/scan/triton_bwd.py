@@ -40,15 +40,14 @@ from kernels.scan.triton_fwd import (
 @triton.jit
 def _flip_time(x, LANE_V: tl.constexpr):
     """An [R, T] tile reversed along time. ``LANE_V`` = 0: ``tl.flip`` (any layout; its lane part is a butterfly of
-    five shuffle rounds). ``LANE_V`` = V > 0 (GPU, one warp, the tile's layout holding V consecutive steps per thread
-    on 32 lanes, repeated T / 32V times): steps p = (rep, lane, i) go to (reps − 1 − rep, 31 − lane, V − 1 − i), so
-    the in-thread parts are register renaming and the lanes one ``shfl.bfly`` by 31 per element."""
+    five shuffle rounds). ``LANE_V`` = V > 0 (GPU, one warp, T = 32 V, the tile's layout holding V consecutive steps
+    per thread, see ``lane_vector``): step (lane, i) goes to (31 − lane, V − 1 − i), so the in-thread part is
+    register renaming and the lanes one ``shfl.bfly`` by 31 per element."""
     if LANE_V == 0:
         return tl.flip(x, 1)
     else:
         R: tl.constexpr = x.shape[0]
-        REPS: tl.constexpr = x.shape[1] // (32 * LANE_V)
-        y = tl.flip(tl.flip(tl.reshape(x, [R, REPS, 32, LANE_V]), 3), 1).to(tl.int32, bitcast=True)
+        y = tl.flip(tl.reshape(x, [R, 32, LANE_V]), 2).to(tl.int32, bitcast=True)
         y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 31, 31, -1;", "=r,r", [y], dtype=tl.int32,
                                       is_pure=True, pack=1)  # fmt: skip
         return tl.reshape(y.to(tl.float32, bitcast=True), [R, x.shape[1]])
@@ -417,15 +416,17 @@ def _bwd_kernel(
 def lane_vector(x, cfg) -> int:
     """``_flip_time``'s V: steps per thread of the backward's [R, T] tiles when their layout is known — one warp,
     time-major inputs of one dtype (u, and dt and z where they are per step), whose 16-byte loads give each thread
-    16 / itemsize consecutive steps — else 0 (``tl.flip``). The layout is Triton's choice: checked in the IR with
-    triton 3.6 (bf16 and float32); a wrong flip would show in ``benchmarks.gpu_bench``'s float64 comparison of
-    every gradient."""
+    16 / itemsize consecutive steps, and one such run per thread (T = 32 V) — else 0 (``tl.flip``). The layout is
+    Triton's choice: with several runs per thread (float32 at T = 256, bf16 at T = 512) ``_next_step``'s reshapes
+    lead Triton to a layout of 8 consecutive steps per thread and the flip's lane shuffle pairs the wrong steps
+    (gradients off by O(1) on the H200). ``tests/kernels/test_flip_layout.py`` compiles the backward for sm_90
+    and checks the layout at every shuffle."""
     steps = [t for t in (x.u, x.dt, x.z) if t is not None and t.dim() == 3]
     v = 16 // x.u.element_size()
     known = (
         x.flags["FAST"]
         and cfg.bwd_num_warps == 1
-        and cfg.tile % (32 * v) == 0
+        and cfg.tile == 32 * v
         and all(t.dtype == x.u.dtype and t.stride(1) == 1 for t in steps)
     )
     return v if known else 0

@@ -75,7 +75,9 @@ def _prepared(dtype, time_major, fast=True, dt_dtype=None):
     "dtype, time_major, fast, warps, tile, expected",
     [
         (torch.bfloat16, True, True, 1, 256, 8),  # 16-byte loads: 8 steps per thread
-        (torch.float32, True, True, 1, 256, 4),
+        (torch.float32, True, True, 1, 128, 4),
+        (torch.float32, True, True, 1, 256, 0),  # two runs of 4 steps per thread: Triton may regroup them
+        (torch.bfloat16, True, True, 1, 512, 0),
         (torch.float32, True, True, 1, 64, 0),  # 64 steps do not cover 32 lanes × 4
         (torch.bfloat16, False, True, 1, 256, 0),  # row-major: time is not the vector axis
         (torch.bfloat16, True, True, 2, 256, 0),  # two warps: lanes no longer span the tile
