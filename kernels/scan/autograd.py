@@ -64,16 +64,16 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
-    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 4, T = 256, 4 warps; for
-    real A the states are unrolled (their loads issue together; each group's end states are stored after it): 4 at
-    a time capped at 128 registers for 16-bit inputs (mamba130m-bf16 513 µs against 627 unrolled 8 uncapped and
-    1242 unrolled 8 at 80 registers; long-bf16 580 against 649, n64-bf16 1382 against 1383 unrolled 8), for float32
-    2 at a time with many programs (≥ 12 per SM, several waves: mamba130m-fp32 848 against 1039) and 8 otherwise.
-    Complex A is not unrolled (unrolled 4 gained 4 % at complex-bf16 and lost 29 % at
-    s4d-fp32). Backward on 1 warp, R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
+    GPU defaults are the fastest measured on an H200 (benchmarks/README.md). Programs of one warp, tiles of
+    T = 512 / itemsize steps (256 for 16-bit inputs, 128 for float32: one 16-byte load per thread and run, the
+    layout the backward's lane-shuffle flip needs). Forward: R = 2 channels for real A while that leaves ≥ 8
+    programs per SM, its states unrolled 2 at a time capped at 128 registers for 16-bit inputs (mamba130m-bf16
+    430 µs against 444 for R = 4 on 4 warps, n64-bf16 884 against 1083, mamba130m-fp32 at T = 128 528 against
+    781); else R = 1 with up to 16 states unrolled and no cap (long-bf16, 1024 channels: 357 µs in one pass against
+    724 for R = 4 on 4 warps in 2 chunks); complex A R = 1, not unrolled (complex-bf16 837 against 925, b2s6-bf16
+    476 against 504). Backward: R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
     loop over states software-pipelined in 3 stages (mamba130m-bf16 forward+backward: 1 stage 2622 µs, 2 stages
-    2377, 3 stages 2148; fp32 2986 → 2896, long-bf16 2424 → 2246, n64-bf16 5166 → 4903 from 2 to 3); more
-    backward warps, R = 4, unrolling its states or capping its registers were slower."""
+    2377, 3 stages 2148); its own split into chunks, until there are 4 programs per SM (long-bf16: 2 chunks)."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -83,22 +83,23 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
         bwd_stages = 1
     else:
-        block_r = block_r or _largest_pow2_divisor(p, 4)
-        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
-        tile = tile or 256
-        num_warps = num_warps or 4
-        bwd_num_warps = bwd_num_warps or 1
         sms = torch.cuda.get_device_properties(device).multi_processor_count
-        programs = b * (d // block_r)
-        many = programs >= 12 * sms  # several waves of programs
-        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 4 if itemsize < 4 else 2 if many else 8))
-        if maxnreg is None and not is_complex and itemsize < 4:
+        two = not is_complex and b * d // 2 >= 8 * sms  # enough programs at two channels each
+        block_r = block_r or _largest_pow2_divisor(p, 2 if two else 1)
+        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
+        tile = tile or 512 // itemsize
+        num_warps = num_warps or 1
+        bwd_num_warps = bwd_num_warps or 1
+        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 16 if block_r == 1 else 2))
+        if maxnreg is None and not is_complex and itemsize < 4 and block_r > 1:
             maxnreg = 128
         bwd_unroll = bwd_unroll or 1
         bwd_stages = bwd_stages or 3
+        n_tiles = -(-L // tile)
         if tiles_per_chunk is None:
-            n_tiles = -(-L // tile)
-            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // programs))))
+            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // (b * (d // block_r))))))
+        if bwd_tiles_per_chunk is None:
+            bwd_tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-4 * sms // (b * (d // bwd_block_r))))))
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
