@@ -180,29 +180,37 @@ def scan_case(shape):
 
 def train_step_check():
     """4 residual B2S6 layers (d=512, L=2048, b=8, default config): one loss and backward with the Triton and the
-    torch backends from the same weights; returns both losses and the largest relative gradient difference."""
+    torch backends from the same weights, and with the torch backend in float64 as the referee; returns the losses,
+    the largest relative gradient difference between the two float32 backends (and its parameter) and each one's
+    largest relative gradient error against float64."""
     import zoo.mixers  # noqa: F401  (registers the mixers)
     from zoo.registry import get_mixer, make_config
 
     x = torch.randn(8, 2048, 512, device="cuda")
     target = torch.randn_like(x)
     result = {}
-    for backend in ("triton", "torch"):
+    for backend, dtype in (("triton", torch.float32), ("torch", torch.float32), ("torch64", torch.float64)):
         torch.manual_seed(0)
         layers = torch.nn.ModuleList(
-            get_mixer("b2s6")(512, make_config("b2s6", scan_backend=backend)) for _ in range(4)
-        ).cuda()
+            get_mixer("b2s6")(512, make_config("b2s6", scan_backend=backend.removesuffix("64"))) for _ in range(4)
+        ).to("cuda", dtype)
         t0 = time.time()
-        h = x
+        h = x.to(dtype)
         for layer in layers:
             h = h + layer(h)
-        loss = F.mse_loss(h, target)
+        loss = F.mse_loss(h, target.to(dtype))
         loss.backward()
         torch.cuda.synchronize()
-        result[backend] = (loss.item(), {k: p.grad for k, p in layers.named_parameters()}, time.time() - t0)
-    (loss_t, grads_t, sec_t), (loss_r, grads_r, sec_r) = result["triton"], result["torch"]
-    worst = max(((grads_t[k] - g).norm() / g.norm().clamp_min(1e-30)).item() for k, g in grads_r.items())
-    return dict(loss_triton=loss_t, loss_torch=loss_r, max_rel_grad_diff=worst, seconds_triton=sec_t,
+        result[backend] = (loss.item(), {k: p.grad.double() for k, p in layers.named_parameters()}, time.time() - t0)
+
+    def worst(grads, reference):
+        return max((((grads[k] - g).norm() / g.norm().clamp_min(1e-30)).item(), k) for k, g in reference.items())
+
+    (loss_t, grads_t, sec_t), (loss_r, grads_r, sec_r), (loss_64, grads_64, _) = result.values()
+    diff, param = worst(grads_t, grads_r)
+    return dict(loss_triton=loss_t, loss_torch=loss_r, loss_float64=loss_64, max_rel_grad_diff=diff,
+                max_rel_grad_diff_param=param, max_rel_grad_err_triton=worst(grads_t, grads_64)[0],
+                max_rel_grad_err_torch=worst(grads_r, grads_64)[0], seconds_triton=sec_t,
                 seconds_torch=sec_r)  # fmt: skip
 
 
@@ -267,7 +275,7 @@ def sweep(shape, configs):
         else:
             cfg = autograd.launch_config(b, L, d, n, h, t["u"].device, is_complex=complex_a,
                                          itemsize=t["u"].element_size(), **overrides)  # fmt: skip
-            key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}"
+            key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}-{cfg.bwd_n_chunks}"
                    f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}-reg{cfg.maxnreg}"
                    f"-bwdreg{cfg.bwd_maxnreg}-stages{cfg.stages}-bwdstages{cfg.bwd_stages}")  # fmt: skip
             scan = functools.partial(autograd.scan_with_config, cfg=cfg)

@@ -24,13 +24,13 @@ from triton.compiler import ASTSource
 
 from kernels.scan import triton_bwd, triton_fwd
 
-LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz"}  # bf16 (b, L, d); B, C: float32
+LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz"}  # (b, L, d) in --dtype; B, C: float32
 DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make multiples of 16
 
 
 def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
                         arch: int, lane_v: int = 8, stages: int = 3, local: bool = False,
-                        maxnreg: int = 0):  # fmt: skip
+                        maxnreg: int = 0, dtype: str = "bf16"):  # fmt: skip
     """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2 of one chunk, or with ``local`` pass 1 of two chunks;
     time-major inputs) for ``sm_<arch>``."""
     fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
@@ -39,13 +39,13 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
     constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile,
                      BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
-    constants.update(STAGES=stages, **({"LANE_V": lane_v} if kernel == "bwd" else {}))
+    constants.update(STAGES=stages, **({"LANE_V": lane_v, "NEXT_V": lane_v or 8} if kernel == "bwd" else {}))
 
     def kind(name):
         if name in constants:
             return "constexpr"
         if name.startswith("p_"):
-            return "*bf16" if name in LOW_PRECISION else "*fp32"
+            return f"*{dtype}" if name in LOW_PRECISION else "*fp32"
         return "i32"
 
     signature = {name: kind(name) for name in fn.arg_names}
@@ -55,6 +55,19 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
     source = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
     options = dict(num_warps=warps, **({"maxnreg": maxnreg} if maxnreg else {}))
     return triton.compile(source, target=GPUTarget("cuda", arch, 32), options=options)
+
+
+def shuffle_layouts(ttgir: str) -> list[dict | str]:
+    """The layout of every tensor ``_flip_time``'s lane shuffle runs on in a compiled kernel's TTGIR: a dict of the
+    blocked layout's fields (``sizePerThread``, ``threadsPerWarp``, ``warpsPerCTA``, ``order``), or the layout's
+    text where it is not a blocked one. The shuffle reverses the lanes of axis −2, so it is right only where that
+    axis alone spans the 32 lanes and each thread holds the last axis whole."""
+    blocked = {
+        name: {field: [int(v) for v in vals.split(",")] for field, vals in re.findall(r"(\w+) = \[([\d, ]+)\]", body)}
+        for name, body in re.findall(r"^(#blocked\d*) = #ttg\.blocked<\{(.*)\}>", ttgir, re.M)
+    }  # fmt: skip
+    found = re.findall(r'"shfl\.sync\.bfly\.b32 \$0, \$1, 31,.*?-> tensor<[^,]*, (#[\w.]+)>', ttgir)
+    return [blocked.get(name, name) for name in found]
 
 
 def main(argv=None):
@@ -71,12 +84,14 @@ def main(argv=None):
     parser.add_argument("--stages", type=int, default=3, help="pipelining stages of the loop over states")
     parser.add_argument("--maxnreg", type=int, default=0, help="register cap per thread (0: none)")
     parser.add_argument("--local", action="store_true", help="pass 1 of a split sequence (chunk ends from zero)")
+    parser.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default="bf16", help="u, dt, z, y and their grads")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
     args = parser.parse_args(argv)
     compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
-                                   args.n, args.arch, args.lane_v, args.stages, args.local, args.maxnreg)  # fmt: skip
+                                   args.n, args.arch, args.lane_v, args.stages, args.local, args.maxnreg,
+                                   args.dtype)  # fmt: skip
     tag = (f"{args.kernel}{'_local' if args.local else ''}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}"
-           f"{'_complex' if args.complex else ''}")  # fmt: skip
+           f"{'_complex' if args.complex else ''}_{args.dtype}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     cubin = args.out / f"{tag}.cubin"
     cubin.write_bytes(compiled.asm["cubin"])
@@ -89,6 +104,7 @@ def main(argv=None):
     ops = re.findall(r"^\s+/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)", sass, re.M)
     print(f"{tag} (triton {triton.__version__}, sm_{args.arch}): {usage.stdout.strip().splitlines()[-1].strip()}")
     print(f"  layout conversions {ir.count('ttg.convert_layout')}, SASS instructions {len(ops)}")
+    print(f"  lane-shuffle layouts: {sorted({str(layout) for layout in shuffle_layouts(ir)}) or 'none'}")
     print("  " + ", ".join(f"{op} {count}" for op, count in Counter(ops).most_common(16)))
 
 

@@ -579,10 +579,15 @@ def floor_us(case: ScanCase, ceilings: dict) -> tuple[float, float]:
 
 def add_speedups(records: list[dict], baseline: str) -> None:
     """``speedup[other]`` = other's time / this backend's time (> 1: faster than it), per shape, for ``other`` the
-    baseline and every peer (:class:`Runner`'s ``peer``) timed on the same shape."""
+    baseline and every peer (:class:`Runner`'s ``peer``) timed on the same shape: the same named case (``name``,
+    which tells dtypes apart where ``shape`` does not), or the same ``shape`` for unnamed records."""
+
+    def case_of(record):
+        return record.get("name", record["shape"])
+
     for r in records:
         for other in records:
-            if other["shape"] != r["shape"]:
+            if case_of(other) != case_of(r):
                 continue
             if other["backend"] == baseline or (other is not r and RUNNERS[other["backend"]].peer):
                 r.setdefault("speedup", {})[other["backend"]] = {k: other[k] / r[k] for k in ("fwd_us", "fwd_bwd_us")}

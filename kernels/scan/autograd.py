@@ -23,7 +23,8 @@ def interpreting() -> bool:
 class LaunchConfig:
     """Tiling of one scan: ``block_r`` channels per program (``bwd_block_r`` in the backward, whose tiles hold more
     live values), tiles of ``tile`` steps, ``tiles_per_chunk`` tiles per program (the sequence is split into
-    ``n_chunks`` chunks run in parallel and combined), ``num_warps`` / ``bwd_num_warps`` warps per program."""
+    ``n_chunks`` chunks run in parallel and combined; the backward's own split is ``bwd_tiles_per_chunk`` /
+    ``bwd_n_chunks``), ``num_warps`` / ``bwd_num_warps`` warps per program."""
 
     block_r: int
     tile: int
@@ -40,6 +41,8 @@ class LaunchConfig:
     bwd_maxnreg: int | None = None
     bwd_stages: int = 1  # software-pipelining stages of the backward's loop over states (1: none)
     stages: int = 1  # the same for the forward's loop over groups of states
+    bwd_tiles_per_chunk: int = 0  # 0: the forward's split
+    bwd_n_chunks: int = 0
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -56,21 +59,21 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
-                  bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None,
-                  bwd_maxnreg=None, bwd_stages=None, stages=None) -> LaunchConfig:  # fmt: skip
+                  bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None, bwd_maxnreg=None,
+                  bwd_stages=None, stages=None, bwd_tiles_per_chunk=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
-    GPU defaults are the fastest measured on an H200 (benchmarks/README.md): forward R = 4, T = 256, 4 warps; for
-    real A the states are unrolled (their loads issue together; each group's end states are stored after it): 4 at
-    a time capped at 128 registers for 16-bit inputs (mamba130m-bf16 513 µs against 627 unrolled 8 uncapped and
-    1242 unrolled 8 at 80 registers; long-bf16 580 against 649, n64-bf16 1382 against 1383 unrolled 8), for float32
-    2 at a time with many programs (≥ 12 per SM, several waves: mamba130m-fp32 848 against 1039) and 8 otherwise.
-    Complex A is not unrolled (unrolled 4 gained 4 % at complex-bf16 and lost 29 % at
-    s4d-fp32). Backward on 1 warp, R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
+    GPU defaults are the fastest measured on an H200 (benchmarks/README.md). Programs of one warp, tiles of
+    T = 512 / itemsize steps (256 for 16-bit inputs, 128 for float32: one 16-byte load per thread and run, the
+    layout the backward's lane-shuffle flip needs). Forward: R = 2 channels for real A while that leaves ≥ 8
+    programs per SM, its states unrolled 2 at a time capped at 128 registers for 16-bit inputs (mamba130m-bf16
+    430 µs against 444 for R = 4 on 4 warps, n64-bf16 884 against 1083, mamba130m-fp32 at T = 128 528 against
+    781); else R = 1 with up to 16 states unrolled and no cap (long-bf16, 1024 channels: 357 µs in one pass against
+    724 for R = 4 on 4 warps in 2 chunks); complex A R = 1, not unrolled (complex-bf16 837 against 925, b2s6-bf16
+    476 against 504). Backward: R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
     loop over states software-pipelined in 3 stages (mamba130m-bf16 forward+backward: 1 stage 2622 µs, 2 stages
-    2377, 3 stages 2148; fp32 2986 → 2896, long-bf16 2424 → 2246, n64-bf16 5166 → 4903 from 2 to 3); more
-    backward warps, R = 4, unrolling its states or capping its registers were slower."""
+    2377, 3 stages 2148); its own split into chunks, until there are 4 programs per SM (long-bf16: 2 chunks)."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -80,30 +83,34 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         unroll, bwd_unroll = unroll or 1, bwd_unroll or 1
         bwd_stages = 1
     else:
-        block_r = block_r or _largest_pow2_divisor(p, 4)
-        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
-        tile = tile or 256
-        num_warps = num_warps or 4
-        bwd_num_warps = bwd_num_warps or 1
         sms = torch.cuda.get_device_properties(device).multi_processor_count
-        programs = b * (d // block_r)
-        many = programs >= 12 * sms  # several waves of programs
-        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 4 if itemsize < 4 else 2 if many else 8))
-        if maxnreg is None and not is_complex and itemsize < 4:
+        two = not is_complex and b * d // 2 >= 8 * sms  # enough programs at two channels each
+        block_r = block_r or _largest_pow2_divisor(p, 2 if two else 1)
+        bwd_block_r = bwd_block_r or _largest_pow2_divisor(p, 1 if is_complex else 2)
+        tile = tile or 512 // itemsize
+        num_warps = num_warps or 1
+        bwd_num_warps = bwd_num_warps or 1
+        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 16 if block_r == 1 else 2))
+        if maxnreg is None and not is_complex and itemsize < 4 and block_r > 1:
             maxnreg = 128
         bwd_unroll = bwd_unroll or 1
         bwd_stages = bwd_stages or 3
+        n_tiles = -(-L // tile)
         if tiles_per_chunk is None:
-            n_tiles = -(-L // tile)
-            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // programs))))
+            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // (b * (d // block_r))))))
+        if bwd_tiles_per_chunk is None:
+            bwd_tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-4 * sms // (b * (d // bwd_block_r))))))
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)
+    bwd_tiles_per_chunk = min(bwd_tiles_per_chunk or tiles_per_chunk, n_tiles)
     if n % unroll or n % bwd_unroll:
         raise ValueError(f"launch_config: unroll={unroll} and bwd_unroll={bwd_unroll} must divide n={n}")
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
-                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1)  # fmt: skip
+                        bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1,
+                        bwd_tiles_per_chunk=bwd_tiles_per_chunk,
+                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk))  # fmt: skip
 
 
 @dataclass
@@ -239,11 +246,10 @@ class _TritonScan(torch.autograd.Function):
         chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
         chunk[:, 0] = 0 if initial_state is None else _state_pairs(initial_state, is_complex)
         last = torch.empty(b, d, n, *pair, **f32)
-        sumdt = torch.empty(b, cfg.n_chunks, d, **f32)
-        launch_forward(x, cfg, y, ckpt, chunk, last, sumdt)
+        launch_forward(x, cfg, y, ckpt, chunk, last)
         # keep the prepared tensors (already laid out for the kernels) and the originals' dtypes
         names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
-        ctx.save_for_backward(*(getattr(x, k) for k in names), ckpt, sumdt)
+        ctx.save_for_backward(*(getattr(x, k) for k in names), ckpt)
         originals = (u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state)
         ctx.likes = [None if t is None else (t.dtype, t.is_complex(), t.dim()) for t in originals]
         ctx.settings = (x.b, x.L, x.d, x.n, h, x.flags, cfg)
@@ -254,7 +260,7 @@ class _TritonScan(torch.autograd.Function):
     def backward(ctx, dy, dlast):
         from kernels.scan.triton_bwd import launch_backward
 
-        *saved, ckpt, sumdt = ctx.saved_tensors
+        *saved, ckpt = ctx.saved_tensors
         b, L, d, n, h, flags, cfg = ctx.settings
         x = Prepared(*saved, b=b, L=L, d=d, n=n, h=h, flags=flags)
         names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias", "h0")
@@ -263,7 +269,7 @@ class _TritonScan(torch.autograd.Function):
         pair = (2,) if is_complex else ()
         f32 = dict(device=x.u.device, dtype=torch.float32)
         dy = same_layout(dy, time_major(x.u))
-        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
+        chunk = torch.empty(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
         chunk[:, -1] = 0 if dlast is None else _state_pairs(dlast, is_complex)
 
         def sel_buffer(name):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
@@ -287,7 +293,7 @@ class _TritonScan(torch.autograd.Function):
             ddt_part=torch.empty(b, cfg.n_tiles, d, **f32),
             dh0=torch.empty(b, d, n, *pair, **f32),
         )
-        launch_backward(x, cfg, dy, ckpt, chunk, sumdt, g)
+        launch_backward(x, cfg, dy, ckpt, chunk, g)
 
         def cast(t, name):  # a float32 (…[, 2]) result to the original argument's dtype
             if t is None or likes[name] is None:

@@ -48,7 +48,7 @@ def lti_config(n: int, device: torch.device, **overrides) -> LTIConfig:
     if interpreting() or device.type != "cuda":
         base = dict(tile=16, group=16, fwd_batch=1, bwd_batch=2, num_warps=1, bwd_num_warps=1, precision="ieee")
     else:
-        base = dict(tile=32, group=16, fwd_batch=1, bwd_batch=4, num_warps=4, bwd_num_warps=4, precision="tf32x3")
+        base = dict(tile=32, group=16, fwd_batch=1, bwd_batch=4, num_warps=4, bwd_num_warps=8, precision="tf32x3")
     return LTIConfig(block_n=block_n, **{**base, **overrides})
 
 

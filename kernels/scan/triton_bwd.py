@@ -5,13 +5,17 @@ batch row and one chunk; it walks the chunk's tiles from last to first, and per 
 forward scan from the checkpointed tile start state, then runs the adjoint recurrence
 ``g_t = e_t + conj(Ā_{t+1}) g_{t+1}`` (``e_t`` = ∂loss/∂h_t through y_t) as a reversed ``tl.associative_scan``,
 and forms every gradient from ``g`` and ``h`` (formulas in ``benchmarks/README.md``). The adjoint entering a
-chunk from the right comes from a pass 1 (``LOCAL``: each chunk's adjoint carry from zero) and a reverse
-combination over chunks, as in the forward. Per-(d, n) gradients are written as per-tile partial sums (summed on
-the host, deterministic); dB and dC, shared by the channels of a block, are summed over the program's channels
-and added atomically into float32 (b, h, n, L) buffers.
+chunk from the right comes from a pass 1 (``LOCAL``: each chunk's adjoint carry from zero, a sum as in the
+forward's pass 1, on every chunk but the first) and a reverse combination over chunks; the backward's chunks are
+its own (``LaunchConfig.bwd_tiles_per_chunk``). Ā_{t+1} is Ā shifted by one step (``_next_step``). Per-(d, n)
+gradients are written as per-tile partial sums (summed on the host, deterministic); dB and dC, shared by the
+channels of a block, are summed over the program's channels and added atomically into float32 (b, h, n, L)
+buffers.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import triton
@@ -25,6 +29,7 @@ from kernels.scan.triton_fwd import (
     _load_A,
     _load_tile,
     _mix,
+    _sigmoid,
     _step_size,
     _store_tile,
     _transition,
@@ -35,18 +40,52 @@ from kernels.scan.triton_fwd import (
 @triton.jit
 def _flip_time(x, LANE_V: tl.constexpr):
     """An [R, T] tile reversed along time. ``LANE_V`` = 0: ``tl.flip`` (any layout; its lane part is a butterfly of
-    five shuffle rounds). ``LANE_V`` = V > 0 (GPU, one warp, the tile's layout holding V consecutive steps per thread
-    on 32 lanes, repeated T / 32V times): steps p = (rep, lane, i) go to (reps − 1 − rep, 31 − lane, V − 1 − i), so
-    the in-thread parts are register renaming and the lanes one ``shfl.bfly`` by 31 per element."""
+    five shuffle rounds). ``LANE_V`` = V > 0 (GPU, one warp, T = 32 V, the tile's layout holding V consecutive steps
+    per thread, see ``lane_vector``): step (lane, i) goes to (31 − lane, V − 1 − i), so the in-thread part is
+    register renaming and the lanes one ``shfl.bfly`` by 31 per element."""
     if LANE_V == 0:
         return tl.flip(x, 1)
     else:
         R: tl.constexpr = x.shape[0]
-        REPS: tl.constexpr = x.shape[1] // (32 * LANE_V)
-        y = tl.flip(tl.flip(tl.reshape(x, [R, REPS, 32, LANE_V]), 3), 1).to(tl.int32, bitcast=True)
+        y = tl.flip(tl.reshape(x, [R, 32, LANE_V]), 2).to(tl.int32, bitcast=True)
         y = tl.inline_asm_elementwise("shfl.sync.bfly.b32 $0, $1, 31, 31, -1;", "=r,r", [y], dtype=tl.int32,
                                       is_pure=True, pack=1)  # fmt: skip
         return tl.reshape(y.to(tl.float32, bitcast=True), [R, x.shape[1]])
+
+
+@triton.jit
+def _next_run(x):
+    """On [R, G] values, one per run of steps: each run's value from the next run (the last run keeps its own)."""
+    G: tl.constexpr = x.shape[1]
+    nxt = tl.minimum(tl.arange(0, G)[None, :] + 1, G - 1) + tl.zeros(x.shape, tl.int32)
+    return tl.gather(x, nxt, 1)
+
+
+@triton.jit
+def _next_step(x, V: tl.constexpr):
+    """x one step ahead along time on an [R, T] tile (x[:, t + 1]; the last column is undefined): in runs of V
+    steps (1, 2, 4 or 8), split by halves into even and odd steps and joined back one step on, so only each run's
+    first value comes from the next run (``_next_run`` on [R, T / V]). Where a thread holds the V steps of a run
+    the splits and joins are register renaming and the gather one shuffle per run, against an exponential per
+    element for recomputing exp(Δ_{t+1}·A). The result does not depend on the layout."""
+    R: tl.constexpr = x.shape[0]
+    G: tl.constexpr = x.shape[1] // V
+    if V == 1:
+        return _next_run(x)
+    else:
+        # the next of step 2i is 2i + 1; the next of 2i + 1 is 2i + 2: the even steps one on (by hand, per V)
+        even, odd = tl.split(tl.reshape(x, [R, G, V // 2, 2]))  # [R, G, V/2]
+        if V == 2:
+            even_on = _next_run(tl.reshape(even, [R, G]))
+        elif V == 4:
+            e2, o2 = tl.split(tl.reshape(even, [R, G, 1, 2]))
+            even_on = tl.join(tl.reshape(o2, [R, G]), _next_run(tl.reshape(e2, [R, G])))
+        else:
+            e4, o4 = tl.split(tl.reshape(even, [R, G, 2, 2]))  # [R, G, 2]
+            e2, o2 = tl.split(tl.reshape(e4, [R, G, 1, 2]))
+            on2 = tl.join(tl.reshape(o2, [R, G]), _next_run(tl.reshape(e2, [R, G])))  # [R, G, 2]
+            even_on = tl.reshape(tl.join(o4, on2), [R, G, 4])
+        return tl.reshape(tl.join(odd, tl.reshape(even_on, [R, G, V // 2])), [R, G * V])
 
 
 @triton.jit
@@ -80,6 +119,7 @@ def _bwd_kernel(
     p_dout,
     p_ckpt,
     p_chunk,
+    p_sumdt,
     p_adj,
     p_du,
     p_ddt,
@@ -102,6 +142,7 @@ def _bwd_kernel(
     NT,
     NC,
     K,
+    C0,
     BLOCK_R: tl.constexpr,
     T: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -122,6 +163,7 @@ def _bwd_kernel(
     ZOH: tl.constexpr,
     FAST: tl.constexpr,
     LANE_V: tl.constexpr,
+    NEXT_V: tl.constexpr,
     STAGES: tl.constexpr,
     LOCAL: tl.constexpr,
     UNROLL: tl.constexpr,
@@ -132,11 +174,12 @@ def _bwd_kernel(
     Shapes as in ``_fwd_kernel``; dout, du, ddt, dz (b, L, d); dB, dC (b, h, n, L[, 2]) float32, accumulated;
     dA/dB_bias/dC_bias partials (b, NT, d, n[, 2]); dD/ddt partials (b, NT, d); dh0 (b, d, n[, 2]).
     chunk slot i_c holds the adjoint entering chunk i_c from the right (pass 2), or receives chunk i_c's own
-    carry from zero in slot i_c − 1 (pass 1, ``LOCAL``).
+    carry from zero in slot i_c − 1 (pass 1, ``LOCAL``, run on chunks 1 … NC−1 only: the first chunk's carry
+    would not be used). The grid's chunk index starts at ``C0``.
     """
     i_r = tl.program_id(0).to(tl.int64)
     i_b = tl.program_id(1).to(tl.int64)
-    i_c = tl.program_id(2).to(tl.int64)
+    i_c = tl.program_id(2).to(tl.int64) + C0
     S2: tl.constexpr = 2 if IS_COMPLEX else 1
     SB: tl.constexpr = 2 if B_COMPLEX else 1
     SC: tl.constexpr = 2 if C_COMPLEX else 1
@@ -167,6 +210,7 @@ def _bwd_kernel(
     if HAS_D:
         b_D = tl.load(p_D + o_r).to(tl.float32)
 
+    sumdt = tl.zeros([BLOCK_R], tl.float32)  # Σ Δ over the chunk (pass 1), for the reverse combination
     for i_s in range(n_tiles):
         i_tile = i_c * K + n_tiles - 1 - i_s
         p_g0 = p_adj + (i_b * NT + i_tile) * D * N * S2
@@ -184,18 +228,18 @@ def _bwd_kernel(
         m_t = o_tt < L
         m_x = m_t[None, :] & m_r[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d
-        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN)
-        # Δ one step ahead inside the tile (0 at the tile's last step: the carry handles the boundary)
-        m_next = ((o_t < T - 1) & (o_tt + 1 < L))[None, :] & m_r[:, None]
-        delta_next, _ = _step_size(p_dt, p_dtb, o_x + stride_l, o_r, m_next, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT,
-                                   False)  # fmt: skip
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN, FAST)
         b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
         if HAS_Z:
             b_z = _load_tile(p_z, o_x, m_x, EVEN)
-            b_dy = b_dout * b_z * tl.sigmoid(b_z)
+            b_dy = b_dout * b_z * _sigmoid(b_z, FAST)
         else:
             b_dy = b_dout
-        if not LOCAL:
+        if LOCAL:  # Σ Δ up to each step from the tile's start: exp(A·that) carries an adjoint to the start
+            upto = tl.cumsum(delta, 1)
+            tile_dt = tl.sum(delta, 1, keep_dims=True)
+            sumdt += tl.sum(tile_dt, 1)
+        else:
             b_u = _load_tile(p_u, o_x, m_x, EVEN)
             y_acc = tl.zeros([BLOCK_R, T], tl.float32)
             du_acc = tl.zeros([BLOCK_R, T], tl.float32)
@@ -211,23 +255,45 @@ def _bwd_kernel(
                 o_kn = o_r * N + k
                 ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
-                an_re, an_im, _ = _transition(delta_next, ar, ai, IS_COMPLEX, FAST)
+                # Ā one step ahead (1 at the tile's last step: the carry handles the boundary; past L, Δ = 0 gives 1)
+                an_re = tl.where(last, 1.0, _next_step(a_re, NEXT_V))
+                an_im = tl.where(last, 0.0, _next_step(a_im, NEXT_V)) if IS_COMPLEX else an_re
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                     IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
-                # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1: Δ_next = 0),
-                # so the scan's cumulative product is not needed (its flip back costs shuffles in a reverse scan)
-                g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
-                if IS_COMPLEX:
-                    g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
-                    g_re, g_im = _reverse_scan(an_re, -an_im, 2.0 * b_dy * cc_re + g0_re, g0_im - 2.0 * b_dy * cc_im,
-                                               True, LANE_V)  # fmt: skip
-                    out_re = a_re * g_re + a_im * g_im
-                    out_im = tl.gather(a_re * g_im - a_im * g_re, i_first, 1)
-                    tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
+                if LOCAL:  # only the adjoint leaving the tile: a sum, conj(Π_{s≤t} Ā_s) e_t over t, no scan
+                    v = _transition(upto, ar, ai, IS_COMPLEX, FAST)
+                    span = _transition(tile_dt, ar, ai, IS_COMPLEX, FAST)  # Π Ā over the tile, [R, 1]
+                    v_re, v_im, span_re, span_im = v[0], v[1], span[0], span[1]
+                    in_re = tl.load(p_g0 + o_kn * S2)[:, None]  # the adjoint entering from the right
+                    if IS_COMPLEX:
+                        in_im = tl.load(p_g0 + o_kn * S2 + 1)[:, None]
+                        e_re = 2.0 * b_dy * cc_re
+                        e_im = -2.0 * b_dy * cc_im
+                        out_re = (
+                            span_re * in_re + span_im * in_im + tl.sum(v_re * e_re + v_im * e_im, 1, keep_dims=True)
+                        )
+                        out_im = (
+                            span_re * in_im - span_im * in_re + tl.sum(v_re * e_im - v_im * e_re, 1, keep_dims=True)
+                        )
+                        tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
+                    else:
+                        out_re = span_re * in_re + tl.sum(v_re * b_dy * cc_re, 1, keep_dims=True)
+                    tl.store(p_end + o_kn[:, None] * S2, out_re, mask=m_end[:, None])
                 else:
-                    g_re, _ = _reverse_scan(an_re, an_re, b_dy * cc_re + g0_re, g0_re, False, LANE_V)
-                    out_re = a_re * g_re
-                tl.store(p_end + o_kn[:, None] * S2, tl.gather(out_re, i_first, 1), mask=m_end[:, None])
+                    # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1:
+                    # Δ_next = 0), so the scan's cumulative product is not needed (its flip back costs shuffles)
+                    g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
+                    if IS_COMPLEX:
+                        g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
+                        g_re, g_im = _reverse_scan(an_re, -an_im, 2.0 * b_dy * cc_re + g0_re,
+                                                   g0_im - 2.0 * b_dy * cc_im, True, LANE_V)  # fmt: skip
+                        out_re = a_re * g_re + a_im * g_im
+                        out_im = tl.gather(a_re * g_im - a_im * g_re, i_first, 1)
+                        tl.store(p_end + o_kn[:, None] * S2 + 1, out_im, mask=m_end[:, None])
+                    else:
+                        g_re, _ = _reverse_scan(an_re, an_re, b_dy * cc_re + g0_re, g0_re, False, LANE_V)
+                        out_re = a_re * g_re
+                    tl.store(p_end + o_kn[:, None] * S2, tl.gather(out_re, i_first, 1), mask=m_end[:, None])
 
                 if not LOCAL:
                     p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2 + o_kn * S2
@@ -330,58 +396,68 @@ def _bwd_kernel(
             if HAS_Z:  # dout and z read again here rather than kept live through the state loop (registers)
                 b_dout = _load_tile(p_dout, o_x, m_x, EVEN)
                 b_z = _load_tile(p_z, o_x, m_x, EVEN)
-                s = tl.sigmoid(b_z)
+                s = _sigmoid(b_z, FAST)
                 dz = b_dout * y_acc * s * (1.0 + b_z * (1.0 - s))
                 _store_tile(p_dz, o_x, dz, m_x, EVEN)
             _store_tile(p_du, o_x, du_acc, m_x, EVEN)
             if DT_SOFTPLUS:
-                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT, EVEN)
-                ddelta = tl.where(b_x > 20.0, ddelta, ddelta * tl.sigmoid(b_x))
+                _, b_x = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, False, DT_INVARIANT, EVEN, FAST)
+                ddelta = tl.where(b_x > 20.0, ddelta, ddelta * _sigmoid(b_x, FAST))
             ddelta = tl.where(m_x, ddelta, 0.0)
             if not DT_INVARIANT:
                 _store_tile(p_ddt, o_x, ddelta, m_x, EVEN)
             tl.store(p_ddt_part + o_row, tl.sum(ddelta, 1), mask=m_r)
         tl.debug_barrier()  # this tile's outgoing adjoints (written above) are read by the tile to its left
 
+    if LOCAL:
+        tl.store(p_sumdt + (i_b * NC + i_c) * D + o_r, sumdt, mask=m_r)
+
 
 def lane_vector(x, cfg) -> int:
     """``_flip_time``'s V: steps per thread of the backward's [R, T] tiles when their layout is known — one warp,
     time-major inputs of one dtype (u, and dt and z where they are per step), whose 16-byte loads give each thread
-    16 / itemsize consecutive steps — else 0 (``tl.flip``). The layout is Triton's choice: checked in the IR with
-    triton 3.6 (bf16 and float32); a wrong flip would show in ``benchmarks.gpu_bench``'s float64 comparison of
-    every gradient."""
+    16 / itemsize consecutive steps, and one such run per thread (T = 32 V) — else 0 (``tl.flip``). The layout is
+    Triton's choice: with several runs per thread (float32 at T = 256, bf16 at T = 512) ``_next_step``'s reshapes
+    lead Triton to a layout of 8 consecutive steps per thread and the flip's lane shuffle pairs the wrong steps
+    (gradients off by O(1) on the H200). ``tests/kernels/test_flip_layout.py`` compiles the backward for sm_90
+    and checks the layout at every shuffle."""
     steps = [t for t in (x.u, x.dt, x.z) if t is not None and t.dim() == 3]
     v = 16 // x.u.element_size()
     known = (
         x.flags["FAST"]
         and cfg.bwd_num_warps == 1
-        and cfg.tile % (32 * v) == 0
+        and cfg.tile == 32 * v
         and all(t.dtype == x.u.dtype and t.stride(1) == 1 for t in steps)
     )
     return v if known else 0
 
 
-def launch_backward(x, cfg, dout, ckpt, chunk, sumdt, grads):
+def launch_backward(x, cfg, dout, ckpt, chunk, grads):
     """Pass 1 and the reverse chunk combination (when the sequence is split), then pass 2.
 
-    ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry; ``grads`` is the record of
-    output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part, ddt_part, dh0``).
+    The backward's split is its own (``cfg.bwd_n_chunks`` chunks of ``cfg.bwd_tiles_per_chunk`` tiles; the
+    checkpoints are per tile); ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry;
+    ``grads`` is the record of output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part,
+    ddt_part, dh0``).
     """
-    grid = (x.d // cfg.bwd_block_r, x.b, cfg.n_chunks)
+    grid = (x.d // cfg.bwd_block_r, x.b, cfg.bwd_n_chunks)
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk, LANE_V=lane_vector(x, cfg), STAGES=cfg.bwd_stages,
+        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, LANE_V=lane_vector(x, cfg),
+        NEXT_V=lane_vector(x, cfg) or math.gcd(8, cfg.tile),
+        STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
         UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,
         **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip
     g = grads
     adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right
+    sumdt = torch.empty(x.b, cfg.bwd_n_chunks, x.d, device=ckpt.device, dtype=torch.float32)  # Σ Δ (pass 1)
     tensors = (
-        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, adj,
+        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, sumdt, adj,
         g.du, g.ddt, g.dz, g.dB, g.dC, g.dA_part, g.dBb_part, g.dCb_part, g.dD_part, g.ddt_part, g.dh0,
     )  # fmt: skip
-    if cfg.n_chunks > 1:
-        _bwd_kernel[grid](*tensors, LOCAL=True, **common)
-        launch_combine(x, cfg, chunk, sumdt, reverse=True)
-    _bwd_kernel[grid](*tensors, LOCAL=False, **common)
+    if cfg.bwd_n_chunks > 1:  # chunks 1 … NC−1: the first chunk's carry from zero would not be used
+        _bwd_kernel[grid[:2] + (cfg.bwd_n_chunks - 1,)](*tensors, C0=1, LOCAL=True, **common)
+        launch_combine(x, cfg.bwd_n_chunks, chunk, sumdt, reverse=True)
+    _bwd_kernel[grid](*tensors, C0=0, LOCAL=False, **common)

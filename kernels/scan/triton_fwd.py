@@ -8,25 +8,19 @@ steps, kept for the backward pass): the end states of each group of unrolled sta
 group and read back by the next tile after a barrier.
 
 Long sequences with few channels are split into chunks run in parallel: pass 1 (``LOCAL``) computes each chunk's
-end state from a zero start, a short sequential pass over chunks (``_combine_kernel``) turns those into the true
-chunk start states, and pass 2 runs every chunk again from its true start, writing ``y``. The derivation is in
+end state from a zero start — a sum rather than a scan, h_end = Σ_t exp(A·Σ_{s>t} Δ_s)·B̄_t u_t tile by tile, on
+every chunk but the last, whose end is not needed — a short sequential pass over chunks (``_combine_kernel``)
+turns those into the true chunk start states, and pass 2 runs every chunk again from its true start, writing
+``y``. The derivation is in
 ``benchmarks/README.md`` ("How the Triton kernels work"). Complex tensors travel as ``torch.view_as_real``
 (…, 2) float32 pairs.
 """
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
-
-
-@triton.jit
-def _softplus(x):
-    """softplus(x) = log(1 + e^x), identity above 20 (as torch); log1p done by hand (no libdevice)."""
-    e = tl.exp(-tl.abs(x))
-    w = 1.0 + e
-    log1p = tl.where(w == 1.0, e, tl.log(w) * e / (w - 1.0))
-    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + log1p)
 
 
 @triton.jit
@@ -86,7 +80,7 @@ def _store_tile(p, o, value, m, EVEN: tl.constexpr):
 
 @triton.jit
 def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.constexpr, DT_INVARIANT: tl.constexpr,
-               EVEN: tl.constexpr):  # fmt: skip
+               EVEN: tl.constexpr, FAST: tl.constexpr):  # fmt: skip
     """Δ on an [R, T] tile (0 where ``m`` is false; ``EVEN``: ``m`` is all true), and the pre-softplus value
     x = dt + dt_bias."""
     if DT_INVARIANT:
@@ -96,7 +90,7 @@ def _step_size(p_dt, p_dtb, o_x, o_r, m, HAS_DTB: tl.constexpr, DT_SOFTPLUS: tl.
     if HAS_DTB:
         x += tl.load(p_dtb + o_r).to(tl.float32)[:, None]
     if DT_SOFTPLUS:
-        delta = _softplus(x)
+        delta = _softplus(x, FAST)
     else:
         delta = x
     if EVEN:
@@ -127,6 +121,41 @@ def _exp2(x, FAST: tl.constexpr):
                                          pack=1)  # fmt: skip
     else:
         return tl.exp2(x)
+
+
+@triton.jit
+def _rcp(x, FAST: tl.constexpr):
+    """1 / x; ``FAST`` (GPU only): one ``rcp.approx.ftz`` (1 ulp) instead of an IEEE division and its fix-ups."""
+    if FAST:
+        return tl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=f,f", [x], dtype=tl.float32, is_pure=True,
+                                         pack=1)  # fmt: skip
+    else:
+        return 1.0 / x
+
+
+@triton.jit
+def _sigmoid(x, FAST: tl.constexpr):
+    """1 / (1 + e^−x), the z gate's silu factor: ``tl.sigmoid`` or, ``FAST``, an exponential and a reciprocal."""
+    if FAST:
+        return _rcp(1.0 + _exp2(-1.4426950408889634 * x, FAST), FAST)
+    else:
+        return tl.sigmoid(x)
+
+
+@triton.jit
+def _softplus(x, FAST: tl.constexpr):
+    """softplus(x) = max(x, 0) + log1p(e^−|x|), identity above 20 (as torch). log1p(e) for e in (0, 1] as
+    2·atanh(s), s = e / (2 + e) ≤ 1/3, by its odd series to s¹³ (next term below 2e-8 relative): a reciprocal and
+    seven multiply-adds, accurate in relative terms for small e, where Mamba's Δ sit (e ~ 1e-3). ``lg2.approx``
+    instead has an absolute error near 1, relative ~2^-22 / e: on the H200 it made a B2S6 training step's dt_bias
+    gradient 2e-3 off float64. Once per step and channel, not per state."""
+    e = _exp2(-1.4426950408889634 * tl.abs(x), FAST)
+    s = e * _rcp(2.0 + e, FAST)
+    s2 = s * s
+    series = 1.0 / 13.0
+    for c in tl.static_range(11, 1, -2):
+        series = series * s2 + 1.0 / c
+    return tl.where(x > 20.0, x, tl.maximum(x, 0.0) + 2.0 * s * (1.0 + s2 * series))
 
 
 @triton.jit
@@ -273,7 +302,8 @@ def _fwd_kernel(
 
     Shapes: u, dt, z, y (b, L, d); B, C (b, h, n, L) time-contiguous; A, B_bias, C_bias (d, n); ckpt
     (b, NT, d, n); chunk (b, NC, d, n): slot i holds chunk i's start state (pass 2), or receives chunk i−1's
-    end state from zero (pass 1, ``LOCAL``); last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1).
+    end state from zero (pass 1, ``LOCAL``, run on chunks 0 … NC−2 only: the last chunk's end is not needed);
+    last (b, d, n); sumdt (b, NC, d): Σ Δ over each chunk (pass 1).
     """
     i_r = tl.program_id(0).to(tl.int64)
     i_b = tl.program_id(1).to(tl.int64)
@@ -313,14 +343,17 @@ def _fwd_kernel(
         m_x = m_t[None, :] & (o_r < D)[:, None]
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d  # [R, T] in (b, L, d)
         b_u = _load_tile(p_u, o_x, m_x, EVEN)
-        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN)
-        sumdt += tl.sum(delta, 1)
+        delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN, FAST)
+        tile_dt = tl.sum(delta, 1, keep_dims=True)  # [R, 1]
+        sumdt += tl.sum(tile_dt, 1)
+        if LOCAL:  # Σ Δ over the steps after each one, to the tile's end: exp(A·that) carries a step to the end
+            after = tl.cumsum(delta, 1, reverse=True) - delta
         b_du = delta * b_u
         p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2
         if i_s + 1 < n_tiles:
             p_end = p_ckpt + (i_b * NT + i_tile + 1) * D * N * S2
             ok_end = (i_c >= 0).to(tl.int32)
-        elif LOCAL:  # chunk i_c's end state from zero goes to slot i_c + 1 (the last chunk's is not needed)
+        elif LOCAL:  # chunk i_c's end state from zero goes to slot i_c + 1
             p_end = p_chunk + (i_b * NC + i_c + 1) * D * N * S2
             ok_end = (i_c + 1 < NC).to(tl.int32)
         else:
@@ -354,14 +387,29 @@ def _fwd_kernel(
                 else:  # Euler: B̄u = B̃·(Δu), Δu formed once per tile
                     be_re = b_re * b_du
                     be_im = b_im * b_du
-                b0_re, b0_im = _enter(a_re, a_im, be_re, be_im, h0_re, h0_im, first, IS_COMPLEX)
-                if IS_COMPLEX:
-                    _, _, h_re, h_im = tl.associative_scan((a_re, a_im, b0_re, b0_im), 1, _combine_complex)
-                    end_im = tl.where(o_u == kk, tl.gather(h_im, i_last, 1), end_im)
+                if LOCAL:  # only the end state: a sum, h_end = Π a · h0 + Σ_t (Π_{s>t} a_s) B̄_t u_t, no scan
+                    v = _transition(after, ar, ai, IS_COMPLEX, FAST)
+                    span = _transition(tile_dt, ar, ai, IS_COMPLEX, FAST)  # Π a over the tile, [R, 1]
+                    v_re, v_im, span_re, span_im = v[0], v[1], span[0], span[1]
+                    if IS_COMPLEX:
+                        e_re = (
+                            span_re * h0_re - span_im * h0_im + tl.sum(v_re * be_re - v_im * be_im, 1, keep_dims=True)
+                        )
+                        e_im = (
+                            span_re * h0_im + span_im * h0_re + tl.sum(v_re * be_im + v_im * be_re, 1, keep_dims=True)
+                        )
+                        end_im = tl.where(o_u == kk, e_im, end_im)
+                    else:
+                        e_re = span_re * h0_re + tl.sum(v_re * be_re, 1, keep_dims=True)
+                    end_re = tl.where(o_u == kk, e_re, end_re)
                 else:
-                    _, h_re = tl.associative_scan((a_re, b0_re), 1, _combine_real)
-                end_re = tl.where(o_u == kk, tl.gather(h_re, i_last, 1), end_re)
-                if not LOCAL:
+                    b0_re, b0_im = _enter(a_re, a_im, be_re, be_im, h0_re, h0_im, first, IS_COMPLEX)
+                    if IS_COMPLEX:
+                        _, _, h_re, h_im = tl.associative_scan((a_re, a_im, b0_re, b0_im), 1, _combine_complex)
+                        end_im = tl.where(o_u == kk, tl.gather(h_im, i_last, 1), end_im)
+                    else:
+                        _, h_re = tl.associative_scan((a_re, b0_re), 1, _combine_real)
+                    end_re = tl.where(o_u == kk, tl.gather(h_re, i_last, 1), end_re)
                     cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                         IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                     if IS_COMPLEX:
@@ -376,10 +424,10 @@ def _fwd_kernel(
             if IS_COMPLEX:
                 y_acc = 2.0 * y_acc
             if HAS_D:
-                y_acc += b_D[:, None] * b_u
+                y_acc += b_D[:, None] * _load_tile(p_u, o_x, m_x, EVEN)  # read again: fewer live registers
             if HAS_Z:
                 b_z = _load_tile(p_z, o_x, m_x, EVEN)
-                y_acc = y_acc * b_z * tl.sigmoid(b_z)
+                y_acc = y_acc * b_z * _sigmoid(b_z, FAST)
             _store_tile(p_y, o_x, y_acc, m_x, EVEN)
         tl.debug_barrier()  # this tile's end states (written above) are read by the next tile
 
@@ -447,11 +495,11 @@ def _combine_kernel(
         tl.store(p_i, h_re, mask=m)
 
 
-def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
+def launch_forward(x, cfg, y, ckpt, chunk, last):
     """Run pass 1 and the chunk combination (when the sequence is split), then pass 2.
 
     ``x`` is the prepared-argument record of ``kernels.scan.autograd``; ``chunk`` (b, NC, d, n[, 2]) holds the
-    initial state in slot 0 on entry; ``ckpt``, ``last``, ``sumdt`` and ``y`` are written.
+    initial state in slot 0 on entry; ``ckpt``, ``last`` and ``y`` are written.
     """
     grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
     common = dict(
@@ -461,17 +509,18 @@ def launch_forward(x, cfg, y, ckpt, chunk, last, sumdt):
         UNROLL=cfg.unroll, EVEN=x.L % cfg.tile == 0, STAGES=cfg.stages, **x.flags,
         **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
+    sumdt = torch.empty(x.b, cfg.n_chunks, x.d, device=y.device, dtype=torch.float32)  # Σ Δ per chunk (pass 1)
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
-    if cfg.n_chunks > 1:
-        _fwd_kernel[grid](*tensors, LOCAL=True, **common)
-        launch_combine(x, cfg, chunk, sumdt, reverse=False)
+    if cfg.n_chunks > 1:  # the last chunk's end state from zero would not be used: pass 1 leaves it out
+        _fwd_kernel[grid[:2] + (cfg.n_chunks - 1,)](*tensors, LOCAL=True, **common)
+        launch_combine(x, cfg.n_chunks, chunk, sumdt, reverse=False)
     _fwd_kernel[grid](*tensors, LOCAL=False, **common)
 
 
-def launch_combine(x, cfg, chunk, sumdt, reverse):
+def launch_combine(x, n_chunks, chunk, sumdt, reverse):
     block_c, block_n = 32, min(triton.next_power_of_2(x.n), 32)
     grid = (triton.cdiv(x.d, block_c), x.b, triton.cdiv(x.n, block_n))
     _combine_kernel[grid](
-        chunk, sumdt, x.A, x.d, x.n, cfg.n_chunks, BLOCK_C=block_c, BLOCK_N=block_n,
+        chunk, sumdt, x.A, x.d, x.n, n_chunks, BLOCK_C=block_c, BLOCK_N=block_n,
         IS_COMPLEX=x.flags["IS_COMPLEX"], REVERSE=reverse,
     )  # fmt: skip

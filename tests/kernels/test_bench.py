@@ -166,6 +166,20 @@ def test_speedups_against_the_baseline_and_every_peer(monkeypatch):
     assert "| s | peer_a | 200 | 150 | 2.0× | 8.0× | — |" in table
 
 
+def test_speedups_keep_dtypes_of_one_shape_apart(monkeypatch):
+    """Two named cases of one shape in two dtypes (mamba130m-bf16 and -fp32) are compared only within each."""
+    monkeypatch.setitem(bench.RUNNERS, "peer_a", bench.Runner(None, lambda case, device: True, peer=True))
+    records = [
+        dict(name=f"s-{dtype}", shape="s", backend=backend, fwd_us=us, fwd_bwd_us=2 * us, rel_err_y=0.0,
+             rel_err_grad=0.0)
+        for dtype, times in (("bf16", {"torch": 100.0, "peer_a": 300.0}), ("fp32", {"torch": 400.0, "peer_a": 200.0}))
+        for backend, us in times.items()
+    ]  # fmt: skip
+    bench.add_speedups(records, "torch")
+    assert [r["speedup"].get("peer_a", {}).get("fwd_us") for r in records] == [3.0, None, 0.5, None]
+    assert [r["speedup"]["torch"]["fwd_us"] for r in records] == [1.0, 1 / 3, 1.0, 2.0]
+
+
 def test_absent_peer_is_said_and_left_out(monkeypatch, tmp_path, capsys):
     """A requested peer that cannot run here is named with its reason (printed, in the JSON and the table) and
     has no rows; a runner's setup runs once, before any timing, on CUDA only (not here)."""

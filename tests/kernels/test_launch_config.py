@@ -26,28 +26,45 @@ def h200(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "b, d, L, n, itemsize, unroll, maxnreg",
+    "b, d, L, n, itemsize, block_r, tile, unroll, maxnreg",
     [
-        (8, 1536, 2048, 16, 2, 4, 128),  # mamba130m-bf16: 3072 programs, 23 per SM
-        (8, 1536, 2048, 16, 4, 2, None),  # mamba130m-fp32
-        (8, 512, 4096, 64, 2, 4, 128),  # n64-bf16: 1024 programs, 7.8 per SM
-        (2, 512, 16384, 16, 2, 4, 128),  # long-bf16: 256 programs
-        (2, 512, 16384, 16, 4, 8, None),  # the same in float32: few programs, 8 unrolled
+        (8, 1536, 2048, 16, 2, 2, 256, 2, 128),  # mamba130m-bf16: 6144 programs of 2 channels, 46 per SM
+        (8, 1536, 2048, 16, 4, 2, 128, 2, None),  # mamba130m-fp32: float32 tiles of 128 steps
+        (8, 512, 4096, 64, 2, 2, 256, 2, 128),  # n64-bf16: 2048 programs, 15.5 per SM
+        (2, 512, 16384, 16, 2, 1, 256, 16, None),  # long-bf16: 512 programs of two would be 3.9 per SM: one each
+        (2, 512, 16384, 64, 4, 1, 128, 16, None),  # unrolled at most 16
     ],
 )
-def test_real_a_forward_unroll_and_register_cap(h200, b, d, L, n, itemsize, unroll, maxnreg):
+def test_real_a_forward_tiling(h200, b, d, L, n, itemsize, block_r, tile, unroll, maxnreg):
     cfg = autograd.launch_config(b, L, d, n, 1, CUDA, itemsize=itemsize)
-    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages, cfg.stages) == (unroll, maxnreg, 3, 1)
+    assert (cfg.block_r, cfg.tile, cfg.num_warps, cfg.unroll, cfg.maxnreg) == (block_r, tile, 1, unroll, maxnreg)
+    assert (cfg.bwd_block_r, cfg.bwd_num_warps, cfg.bwd_stages, cfg.stages) == (2, 1, 3, 1)
+
+
+def test_block_r_divides_the_channels_of_a_block(h200):
+    cfg = autograd.launch_config(8, 2048, 1536, 16, 512, CUDA, itemsize=2)  # h = 512: 3 channels per block
+    assert (cfg.block_r, cfg.bwd_block_r) == (1, 1)
 
 
 def test_complex_a_is_not_unrolled_or_capped(h200):
     cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, is_complex=True, itemsize=2)
-    assert (cfg.unroll, cfg.maxnreg, cfg.bwd_block_r) == (1, None, 1)
+    assert (cfg.block_r, cfg.unroll, cfg.maxnreg, cfg.bwd_block_r) == (1, 1, None, 1)
 
 
 def test_overrides_win_over_the_rules(h200):
     cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2, unroll=8, maxnreg=0, bwd_stages=1, stages=2)
     assert (cfg.unroll, cfg.maxnreg, cfg.bwd_stages, cfg.stages) == (8, 0, 1, 2)
+
+
+def test_forward_and_backward_split_into_chunks_on_their_own(h200):
+    # long-bf16: 1024 forward programs (one channel each) fill 132 SMs twice over, one pass; 512 backward programs
+    # (two channels each) are fewer than 4 per SM: 2 chunks
+    cfg = autograd.launch_config(2, 16384, 512, 16, 1, CUDA, itemsize=2)
+    assert (cfg.n_tiles, cfg.n_chunks, cfg.bwd_n_chunks, cfg.bwd_tiles_per_chunk) == (64, 1, 2, 32)
+    cfg = autograd.launch_config(8, 2048, 1536, 16, 1, CUDA, itemsize=2)  # mamba130m-bf16: one pass each
+    assert (cfg.n_chunks, cfg.bwd_n_chunks) == (1, 1)
+    cfg = autograd.launch_config(2, 16384, 512, 16, 1, CUDA, itemsize=2, tiles_per_chunk=16, bwd_tiles_per_chunk=16)
+    assert (cfg.n_chunks, cfg.bwd_n_chunks) == (4, 4)
 
 
 def test_interpreter_keeps_one_stage(monkeypatch):
@@ -68,7 +85,9 @@ def _prepared(dtype, time_major, fast=True, dt_dtype=None):
     "dtype, time_major, fast, warps, tile, expected",
     [
         (torch.bfloat16, True, True, 1, 256, 8),  # 16-byte loads: 8 steps per thread
-        (torch.float32, True, True, 1, 256, 4),
+        (torch.float32, True, True, 1, 128, 4),
+        (torch.float32, True, True, 1, 256, 0),  # two runs of 4 steps per thread: Triton may regroup them
+        (torch.bfloat16, True, True, 1, 512, 0),
         (torch.float32, True, True, 1, 64, 0),  # 64 steps do not cover 32 lanes × 4
         (torch.bfloat16, False, True, 1, 256, 0),  # row-major: time is not the vector axis
         (torch.bfloat16, True, True, 2, 256, 0),  # two warps: lanes no longer span the tile

@@ -21,6 +21,10 @@ from kernels import selective_scan  # noqa: E402
 from kernels.scan import autograd  # noqa: E402
 from kernels.scan.contract import check_scan_args  # noqa: E402
 from kernels.scan.reference import scan_reference  # noqa: E402
+from kernels.scan.triton_bwd import _next_step  # noqa: E402
+from kernels.scan.triton_fwd import _softplus  # noqa: E402
+
+tl = triton.language
 
 # every output buffer starts NaN-filled (tests/kernels/conftest.py), so an unwritten element fails
 pytestmark = pytest.mark.usefixtures("poison_empty")
@@ -187,11 +191,45 @@ def test_matches_reference_fp32(sizes, switches):
         pytest.param(16, 8, dict(bwd_block_r=1), id="T16-single-chunk-bwd-R1"),
         pytest.param(8, 2, dict(unroll=2, bwd_unroll=4), id="T8-states-unrolled-2-fwd-4-bwd"),
         pytest.param(8, 2, dict(unroll=2, stages=2, bwd_stages=2), id="T8-unrolled-2-pipelined-2-stages"),
+        pytest.param(8, 8, dict(bwd_tiles_per_chunk=2), id="T8-forward-one-chunk-backward-three"),
+        pytest.param(8, 1, dict(bwd_tiles_per_chunk=8), id="T8-forward-five-chunks-backward-one"),
     ],
 )
 def test_tilings_agree(tile, tiles_per_chunk, overrides):
     tensors, options = make_inputs(2, 37, 4, 4, 2, torch.float32, complex_a=True, zoh=False, b_bias=True)
     check_against_reference(tensors, options, torch.float32, tiled(tile, tiles_per_chunk, **overrides))
+
+
+@triton.jit
+def _shift_kernel(p_x, p_y, R: tl.constexpr, T: tl.constexpr, V: tl.constexpr):
+    o = tl.arange(0, R)[:, None] * T + tl.arange(0, T)[None, :]
+    tl.store(p_y + o, _next_step(tl.load(p_x + o), V))
+
+
+@pytest.mark.parametrize("run", [1, 2, 4, 8])
+def test_next_step_is_the_tile_one_step_on(run):
+    """The backward's Ā one step ahead comes from ``_next_step`` (splits, joins and one gather per run of steps):
+    x[:, t + 1] at every t but the last, for each run length, on a tile of two rows and 32 steps."""
+    x = torch.randn(2, 32)
+    y = torch.full_like(x, float("nan"))
+    _shift_kernel[(1,)](x, y, R=2, T=32, V=run)
+    assert torch.equal(y[:, :-1], x[:, 1:])
+
+
+@triton.jit
+def _softplus_kernel(p_x, p_y, N: tl.constexpr):
+    o = tl.arange(0, N)
+    tl.store(p_y + o, _softplus(tl.load(p_x + o), False))
+
+
+def test_softplus_is_accurate_in_relative_terms():
+    """Δ = softplus(dt + dt_bias) in float32 against float64, from deep in the tail (tiny Δ, where an absolute
+    error in log1p would show) through the identity above 20: as close as float32 rounding of x allows."""
+    x = torch.cat([torch.linspace(-30.0, 25.0, 1023), torch.tensor([-7.0])])
+    y = torch.empty_like(x)
+    _softplus_kernel[(1,)](x, y, N=1024)
+    exact = torch.nn.functional.softplus(x.double())
+    assert ((y.double() - exact).abs() / exact).max() < 4e-6
 
 
 @pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
