@@ -515,6 +515,7 @@ def measure(
                 "timer": timer,
                 "rel_err_y": _rel_err(y, y_exact),
                 "rel_err_grad": max(_rel_err(g, e) for g, e in zip(grads, grads_exact, strict=True)),
+                "rel_err_grads": {k: _rel_err(g, e) for k, g, e in zip(names, grads, grads_exact, strict=True)},
             }
             | ({"computes": RUNNERS[name].computes} if RUNNERS[name].computes else {})
         )

@@ -23,6 +23,7 @@ def test_bench_writes_json_and_markdown(tmp_path):
         assert r["fwd_us"] > 0 and r["fwd_bwd_us"] > 0 and len(r["repeats"]["fwd_us"]) == 1
         assert r["layout"] == "row-major" and r["timer"] == "host clock median"  # the CPU defaults
         assert r["rel_err_y"] < 1e-5 and r["rel_err_grad"] < 1e-4  # float32 against the float64 reference
+        assert "u" in r["rel_err_grads"] and max(r["rel_err_grads"].values()) == r["rel_err_grad"]  # per input
         speedup = r["speedup"]["reference"]
         assert speedup["fwd_us"] > 0 and speedup["fwd_bwd_us"] > 0
         if r["backend"] == "reference":
