@@ -449,9 +449,11 @@ def measure(
     warmup: int = 1,
     layout: str = "row-major",
     timer: str | None = None,
+    once: frozenset[str] = frozenset(),
 ) -> list[dict]:
     """Time ``runners`` side by side on ``case`` and compare each with the float64 reference (run with the switches
-    the runner overrides, :attr:`Runner.computes`); one record each.
+    the runner overrides, :attr:`Runner.computes`); one record each. Runners in ``once`` are timed in the first
+    repeat only (the torch backend takes seconds per call at GPU shapes; the kernels' medians take more repeats).
 
     ``timer`` (default :data:`TIMERS` of ``device``): ``"host clock median"``, the median of ``repeats`` single
     calls after ``warmup`` rounds, or ``"do_bench median"``, the median of ``repeats`` ``do_bench`` medians
@@ -521,6 +523,8 @@ def measure(
         )
     for i in range(rounds):
         for name in runners:
+            if name in once and i > warmup:
+                continue
             fwd = time_us(forward(name))
             fwd_bwd = time_us(forward_backward(name))
             if i >= warmup:
@@ -715,6 +719,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=Path("benchmarks"), help="folder for the JSON and markdown")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per backend (CPU: after one warm-up)")
     parser.add_argument(
+        "--once",
+        nargs="+",
+        default=[],
+        choices=sorted(RUNNERS),
+        metavar="BACKEND",
+        help="backends timed in one repeat only (e.g. the slow torch backend at --shapes gpu)",
+    )
+    parser.add_argument(
         "--layout",
         choices=LAYOUTS,
         default=None,
@@ -746,7 +758,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cases = SHAPE_SETS[args.shapes]
     for i, (shape, case) in enumerate(cases.items(), 1):
         usable = [r for r in runners if RUNNERS[r].supports(case, args.device)]
-        for record in measure(case, usable, args.device, args.repeats, layout=layout):
+        for record in measure(case, usable, args.device, args.repeats, layout=layout, once=frozenset(args.once)):
             if ceilings:
                 record["floor_fwd_us"], record["floor_fwd_bwd_us"] = floor_us(case, ceilings)
             records.append({"name": shape, **record})

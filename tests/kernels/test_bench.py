@@ -167,6 +167,15 @@ def test_speedups_against_the_baseline_and_every_peer(monkeypatch):
     assert "| s | peer_a | 200 | 150 | 2.0× | 8.0× | — |" in table
 
 
+def test_once_times_a_backend_in_one_repeat(tmp_path):
+    """``--once reference``: the slow baseline is timed in the first repeat only, the others in every one."""
+    records = bench.main(["--backend", "torch", "--shapes", "smoke", "--out", str(tmp_path), "--repeats", "3",
+                          "--once", "reference"])  # fmt: skip
+    for r in records:
+        timed = 1 if r["backend"] == "reference" else 3
+        assert len(r["repeats"]["fwd_us"]) == len(r["repeats"]["fwd_bwd_us"]) == timed
+
+
 def test_speedups_keep_dtypes_of_one_shape_apart(monkeypatch):
     """Two named cases of one shape in two dtypes (mamba130m-bf16 and -fp32) are compared only within each."""
     monkeypatch.setitem(bench.RUNNERS, "peer_a", bench.Runner(None, lambda case, device: True, peer=True))
