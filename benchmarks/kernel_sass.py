@@ -30,15 +30,15 @@ DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make mu
 
 def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
                         arch: int, lane_v: int = 8, stages: int = 3, local: bool = False,
-                        maxnreg: int = 0, dtype: str = "bf16"):  # fmt: skip
+                        maxnreg: int = 0, dtype: str = "bf16", masked: bool = False):  # fmt: skip
     """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2 of one chunk, or with ``local`` pass 1 of two chunks;
-    time-major inputs) for ``sm_<arch>``."""
+    time-major inputs) for ``sm_<arch>``; ``masked``: the path for L not a multiple of the tile."""
     fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
     flags = dict(IS_COMPLEX=complex_a, B_COMPLEX=False, C_COMPLEX=False, BB_COMPLEX=False, CB_COMPLEX=False,
                  HAS_B=True, HAS_C=True, HAS_BB=False, HAS_CB=False, HAS_D=True, HAS_Z=True, HAS_DTB=True,
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
-    constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile,
-                     BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, EVEN=True, **flags)  # fmt: skip
+    constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile, EVEN=not masked,
+                     BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, **flags)  # fmt: skip
     constants.update(STAGES=stages, **({"LANE_V": lane_v, "NEXT_V": lane_v or 8} if kernel == "bwd" else {}))
 
     def kind(name):
@@ -85,11 +85,12 @@ def main(argv=None):
     parser.add_argument("--maxnreg", type=int, default=0, help="register cap per thread (0: none)")
     parser.add_argument("--local", action="store_true", help="pass 1 of a split sequence (chunk ends from zero)")
     parser.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default="bf16", help="u, dt, z, y and their grads")
+    parser.add_argument("--masked", action="store_true", help="masked tiles (L not a multiple of the tile)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
     args = parser.parse_args(argv)
     compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
                                    args.n, args.arch, args.lane_v, args.stages, args.local, args.maxnreg,
-                                   args.dtype)  # fmt: skip
+                                   args.dtype, args.masked)  # fmt: skip
     tag = (f"{args.kernel}{'_local' if args.local else ''}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}"
            f"{'_complex' if args.complex else ''}_{args.dtype}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

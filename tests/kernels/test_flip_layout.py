@@ -26,19 +26,23 @@ def _lane_vector(dtype: torch.dtype, tile: int) -> int:
 
 
 @pytest.mark.parametrize(
-    "dtype, tile, block_r, complex_a, unroll, stages",
+    "dtype, tile, block_r, complex_a, unroll, stages, masked",
     [
-        ("bf16", 256, 2, False, 1, 3),  # the GPU defaults for real A
-        ("bf16", 256, 1, True, 1, 3),  # complex A
-        ("fp16", 256, 2, False, 2, 1),
-        ("fp32", 128, 2, False, 1, 3),
+        ("bf16", 256, 2, False, 1, 3, False),  # the GPU defaults for real A
+        ("bf16", 256, 2, False, 1, 3, True),  # L not a multiple of the tile: masked loads
+        ("bf16", 256, 1, True, 1, 3, False),  # complex A
+        ("fp16", 256, 2, False, 2, 1, False),
+        ("fp32", 128, 2, False, 1, 3, False),
+        ("fp32", 128, 1, True, 1, 3, True),
     ],
 )
-def test_lane_shuffles_run_on_the_layout_they_assume(dtype, tile, block_r, complex_a, unroll, stages, tmp_path):
+def test_lane_shuffles_run_on_the_layout_they_assume(dtype, tile, block_r, complex_a, unroll, stages, masked,
+                                                     tmp_path):  # fmt: skip
     v = _lane_vector({"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype], tile)
     assert v == 16 // {"bf16": 2, "fp16": 2, "fp32": 4}[dtype]
     args = ["bwd", "--block-r", block_r, "--tile", tile, "--warps", 1, "--unroll", unroll, "--stages", stages,
-            "--lane-v", v, "--dtype", dtype, "--out", tmp_path] + (["--complex"] if complex_a else [])  # fmt: skip
+            "--lane-v", v, "--dtype", dtype, "--out", tmp_path]  # fmt: skip
+    args += (["--complex"] if complex_a else []) + (["--masked"] if masked else [])
     env = {k: val for k, val in os.environ.items() if k != "TRITON_INTERPRET"} | {"TRITON_DEFAULT_FP_FUSION": "1"}
     run = subprocess.run([sys.executable, "-m", "benchmarks.kernel_sass", *map(str, args)], env=env,
                          capture_output=True, text=True)  # fmt: skip
