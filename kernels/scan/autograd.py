@@ -43,6 +43,7 @@ class LaunchConfig:
     stages: int = 1  # the same for the forward's loop over groups of states
     bwd_tiles_per_chunk: int = 0  # 0: the forward's split
     bwd_n_chunks: int = 0
+    bc_native: bool = False  # real B and C stay in their own dtype: 16-bit halves the L2 traffic of their re-reads
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -60,7 +61,8 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
                   bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None, bwd_maxnreg=None,
-                  bwd_stages=None, stages=None, bwd_tiles_per_chunk=None) -> LaunchConfig:  # fmt: skip
+                  bwd_stages=None, stages=None, bwd_tiles_per_chunk=None,
+                  bc_native=False) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
@@ -110,7 +112,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
                         bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1,
                         bwd_tiles_per_chunk=bwd_tiles_per_chunk,
-                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk))  # fmt: skip
+                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk), bc_native=bc_native)  # fmt: skip
 
 
 @dataclass
@@ -142,14 +144,16 @@ def _pairs(x: torch.Tensor | None, complex_: bool) -> torch.Tensor | None:
     return torch.view_as_real(x.to(torch.complex64)).contiguous() if complex_ else x.float().contiguous()
 
 
-def _time_major(x: torch.Tensor | None) -> torch.Tensor | None:
-    """(b, L, h, n) -> (b, h, n, L[, 2]) float32, so that one state's row over time is contiguous. float32 because
-    every program's channels re-read each row (converting bf16 there cost ~3 instructions per scan element)."""
+def _time_major(x: torch.Tensor | None, native: bool = False) -> torch.Tensor | None:
+    """(b, L, h, n) -> (b, h, n, L[, 2]), so that one state's row over time is contiguous. float32 by default
+    because every program re-reads each row (converting bf16 there cost ~3 instructions per scan element at R = 4 on
+    4 warps); ``native``: a real B or C keeps its dtype, half the bytes of those re-reads for 16-bit inputs (the
+    kernels convert as they load)."""
     if x is None:
         return None
     if x.is_complex():
         return torch.view_as_real(x.to(torch.complex64)).permute(0, 2, 3, 1, 4).contiguous()
-    return x.permute(0, 2, 3, 1).float().contiguous()
+    return x.permute(0, 2, 3, 1).to(x.dtype if native else torch.float32).contiguous()
 
 
 def time_major(u: torch.Tensor) -> bool:
@@ -163,7 +167,8 @@ def same_layout(x: torch.Tensor, time_major_: bool) -> torch.Tensor:
     return x.transpose(1, 2).contiguous().transpose(1, 2) if time_major_ else x.contiguous()
 
 
-def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, force_time_major) -> Prepared:
+def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, force_time_major,
+            bc_native=False) -> Prepared:  # fmt: skip
     b, L, d = u.shape
     layout = force_time_major or time_major(u)
     n = A.shape[1]
@@ -190,8 +195,8 @@ def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, 
         u=same_layout(u, layout),
         dt=dt.contiguous() if dt.dim() == 1 else same_layout(dt, layout),
         A=_pairs(A, is_complex),
-        B=_time_major(B),
-        C=_time_major(C),
+        B=_time_major(B, bc_native),
+        C=_time_major(C, bc_native),
         B_bias=_pairs(B_bias, B_bias is not None and B_bias.is_complex()),
         C_bias=_pairs(C_bias, C_bias is not None and C_bias.is_complex()),
         D=_pairs(D, False),
@@ -236,7 +241,8 @@ class _TritonScan(torch.autograd.Function):
     def forward(ctx, u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
         from kernels.scan.triton_fwd import launch_forward
 
-        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, cfg.time_major and u.is_cuda)
+        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, cfg.time_major and u.is_cuda,
+                    cfg.bc_native)  # fmt: skip
         is_complex = x.flags["IS_COMPLEX"]
         pair = (2,) if is_complex else ()
         f32 = dict(device=u.device, dtype=torch.float32)

@@ -246,10 +246,16 @@ def test_time_major_inputs():
     check_against_reference(tensors, options, torch.float32, tiled(8, 2), layout=time_major)
 
 
+@pytest.mark.parametrize("bc_native", [False, True], ids=["bc-float32", "bc-native"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-def test_low_precision_inputs(dtype):
+def test_low_precision_inputs(dtype, bc_native, monkeypatch):
+    """16-bit inputs; ``bc_native``: real B and C reach the kernels in their own dtype (converted as loaded)."""
+    seen = []
+    convert = autograd._time_major
+    monkeypatch.setattr(autograd, "_time_major", lambda x, native=False: seen.append(convert(x, native)) or seen[-1])
     tensors, options = make_inputs(2, 19, 8, 3, 2, dtype, complex_a=dtype == torch.float16, zoh=True)
-    check_against_reference(tensors, options, dtype, tiled(8, 2))
+    check_against_reference(tensors, options, dtype, tiled(8, 2, bc_native=bc_native))
+    assert {t.dtype for t in seen} == {dtype if bc_native else torch.float32}
 
 
 def test_public_entry_point_uses_triton():
