@@ -41,7 +41,9 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
                  DT_SOFTPLUS=True, DT_INVARIANT=False, ZOH=False, FAST=True)  # fmt: skip
     constants = dict(stride_l=1, H=1, NC=2 if local else 1, K=8, BLOCK_R=block_r, T=tile, EVEN=not masked,
                      BLOCK_N=triton.next_power_of_2(n), LOCAL=local, UNROLL=unroll, **flags)  # fmt: skip
-    constants.update(STAGES=stages, **({"LANE_V": lane_v, "NEXT_V": lane_v or 8} if kernel == "bwd" else {}))
+    if kernel == "bwd":
+        constants.update(LANE_V=lane_v, NEXT_V=triton_bwd.next_vector(lane_v, tile))
+    constants["STAGES"] = stages
 
     def kind(name):
         if name in constants:
@@ -95,7 +97,8 @@ def main(argv=None):
                                    args.n, args.arch, args.lane_v, args.stages, args.local, args.maxnreg,
                                    args.dtype, args.masked, args.bc_native)  # fmt: skip
     tag = (f"{args.kernel}{'_local' if args.local else ''}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}"
-           f"{'_complex' if args.complex else ''}_{args.dtype}")  # fmt: skip
+           f"{'_complex' if args.complex else ''}_{args.dtype}{'_masked' if args.masked else ''}"
+           f"{'_bcnative' if args.bc_native else ''}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     cubin = args.out / f"{tag}.cubin"
     cubin.write_bytes(compiled.asm["cubin"])

@@ -58,6 +58,11 @@ def _largest_pow2_divisor(p: int, cap: int) -> int:
     return r
 
 
+def _tiles_per_chunk(n_tiles: int, programs: int, wanted: int) -> int:
+    """Tiles per chunk so that ``programs`` per chunk times the chunks reach ``wanted`` (at most one tile each)."""
+    return -(-n_tiles // max(1, min(n_tiles, -(-wanted // programs))))
+
+
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
                   bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None, bwd_maxnreg=None,
@@ -99,9 +104,9 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         bwd_stages = bwd_stages or 3
         n_tiles = -(-L // tile)
         if tiles_per_chunk is None:
-            tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-2 * sms // (b * (d // block_r))))))
+            tiles_per_chunk = _tiles_per_chunk(n_tiles, b * (d // block_r), 2 * sms)
         if bwd_tiles_per_chunk is None:
-            bwd_tiles_per_chunk = -(-n_tiles // max(1, min(n_tiles, -(-4 * sms // (b * (d // bwd_block_r))))))
+            bwd_tiles_per_chunk = _tiles_per_chunk(n_tiles, b * (d // bwd_block_r), 4 * sms)
     n_tiles = -(-L // tile)
     tiles_per_chunk = min(tiles_per_chunk, n_tiles)
     n_chunks = -(-n_tiles // tiles_per_chunk)

@@ -255,9 +255,6 @@ def _bwd_kernel(
                 o_kn = o_r * N + k
                 ar, ai = _load_A(p_A, o_kn, IS_COMPLEX)
                 a_re, a_im, s_half = _transition(delta, ar, ai, IS_COMPLEX, FAST)
-                # Ā one step ahead (1 at the tile's last step: the carry handles the boundary; past L, Δ = 0 gives 1)
-                an_re = tl.where(last, 1.0, _next_step(a_re, NEXT_V))
-                an_im = tl.where(last, 0.0, _next_step(a_im, NEXT_V)) if IS_COMPLEX else an_re
                 cc_re, cc_im = _mix(p_C, o_sel + k * L, p_Cb, o_kn, m_t, HAS_C, HAS_CB, C_COMPLEX, CB_COMPLEX,
                                     IS_COMPLEX, BLOCK_R, T, EVEN)  # fmt: skip
                 if LOCAL:  # only the adjoint leaving the tile: a sum, conj(Π_{s≤t} Ā_s) e_t over t, no scan
@@ -280,8 +277,11 @@ def _bwd_kernel(
                         out_re = span_re * in_re + tl.sum(v_re * b_dy * cc_re, 1, keep_dims=True)
                     tl.store(p_end + o_kn[:, None] * S2, out_re, mask=m_end[:, None])
                 else:
-                    # the adjoint entering from the right joins e at the tile's last step (where Ā_{t+1} is 1:
-                    # Δ_next = 0), so the scan's cumulative product is not needed (its flip back costs shuffles)
+                    # Ā one step ahead (1 at the tile's last step: the carry handles the boundary; past L, Δ = 0
+                    # gives 1); the adjoint entering from the right joins e at that last step, so the scan's
+                    # cumulative product is not needed (its flip back costs shuffles)
+                    an_re = tl.where(last, 1.0, _next_step(a_re, NEXT_V))
+                    an_im = tl.where(last, 0.0, _next_step(a_im, NEXT_V)) if IS_COMPLEX else an_re
                     g0_re = tl.where(last, tl.load(p_g0 + o_kn * S2)[:, None], 0.0)
                     if IS_COMPLEX:
                         g0_im = tl.where(last, tl.load(p_g0 + o_kn * S2 + 1)[:, None], 0.0)
@@ -432,6 +432,12 @@ def lane_vector(x, cfg) -> int:
     return v if known else 0
 
 
+def next_vector(lane_v: int, tile: int) -> int:
+    """``_next_step``'s run length V: the flip's steps per thread where that layout is known (``lane_vector``),
+    else runs of up to 8 steps."""
+    return lane_v or math.gcd(8, tile)
+
+
 def launch_backward(x, cfg, dout, ckpt, chunk, grads):
     """Pass 1 and the reverse chunk combination (when the sequence is split), then pass 2.
 
@@ -441,11 +447,11 @@ def launch_backward(x, cfg, dout, ckpt, chunk, grads):
     ddt_part, dh0``).
     """
     grid = (x.d // cfg.bwd_block_r, x.b, cfg.bwd_n_chunks)
+    lane_v = lane_vector(x, cfg)
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, LANE_V=lane_vector(x, cfg),
-        NEXT_V=lane_vector(x, cfg) or math.gcd(8, cfg.tile),
-        STAGES=cfg.bwd_stages,
+        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, LANE_V=lane_v,
+        NEXT_V=next_vector(lane_v, cfg.tile), STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
         UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,
         **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),

@@ -344,10 +344,10 @@ def _fwd_kernel(
         o_x = i_b * L * D + o_tt[None, :] * stride_l + o_r[:, None] * stride_d  # [R, T] in (b, L, d)
         b_u = _load_tile(p_u, o_x, m_x, EVEN)
         delta, _ = _step_size(p_dt, p_dtb, o_x, o_r, m_x, HAS_DTB, DT_SOFTPLUS, DT_INVARIANT, EVEN, FAST)
-        tile_dt = tl.sum(delta, 1, keep_dims=True)  # [R, 1]
-        sumdt += tl.sum(tile_dt, 1)
         if LOCAL:  # Σ Δ over the steps after each one, to the tile's end: exp(A·that) carries a step to the end
             after = tl.cumsum(delta, 1, reverse=True) - delta
+            tile_dt = tl.sum(delta, 1, keep_dims=True)  # [R, 1]
+            sumdt += tl.sum(tile_dt, 1)
         b_du = delta * b_u
         p_h0 = p_ckpt + (i_b * NT + i_tile) * D * N * S2
         if i_s + 1 < n_tiles:
