@@ -277,8 +277,7 @@ def sweep(shape, configs):
                                          itemsize=t["u"].element_size(), **overrides)  # fmt: skip
             key = (f"R{cfg.block_r}-T{cfg.tile}-w{cfg.num_warps}-u{cfg.unroll}-chunks{cfg.n_chunks}-{cfg.bwd_n_chunks}"
                    f"-bwdR{cfg.bwd_block_r}-bwdw{cfg.bwd_num_warps}-bwdu{cfg.bwd_unroll}-reg{cfg.maxnreg}"
-                   f"-bwdreg{cfg.bwd_maxnreg}-stages{cfg.stages}-bwdstages{cfg.bwd_stages}"
-                   f"{'-bcnative' if cfg.bc_native else ''}")  # fmt: skip
+                   f"-bwdreg{cfg.bwd_maxnreg}-stages{cfg.stages}-bwdstages{cfg.bwd_stages}")  # fmt: skip
             scan = functools.partial(autograd.scan_with_config, cfg=cfg)
 
         def make(grad, scan=scan):

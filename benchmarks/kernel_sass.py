@@ -24,17 +24,16 @@ from triton.compiler import ASTSource
 
 from kernels.scan import triton_bwd, triton_fwd
 
-LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz"}  # (b, L, d) in --dtype; B, C: float32
+# in --dtype: the (b, L, d) tensors and B, C; the rest (A, D, biases, state) float32
+LOW_PRECISION = {"p_u", "p_dt", "p_z", "p_y", "p_dout", "p_du", "p_ddt", "p_dz", "p_B", "p_C"}
 DIVISIBLE = {"L", "D", "N", "stride_d"}  # integers the launcher's sizes make multiples of 16
 
 
 def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll: int, complex_a: bool, n: int,
                         arch: int, lane_v: int = 8, stages: int = 3, local: bool = False,
-                        maxnreg: int = 0, dtype: str = "bf16", masked: bool = False,
-                        bc_native: bool = False):  # fmt: skip
+                        maxnreg: int = 0, dtype: str = "bf16", masked: bool = False):  # fmt: skip
     """The compiled ``_fwd_kernel`` / ``_bwd_kernel`` (pass 2 of one chunk, or with ``local`` pass 1 of two chunks;
-    time-major inputs) for ``sm_<arch>``; ``masked``: the path for L not a multiple of the tile; ``bc_native``: B
-    and C in ``dtype`` instead of float32 (``LaunchConfig.bc_native``)."""
+    time-major inputs) for ``sm_<arch>``; ``masked``: the path for L not a multiple of the tile."""
     fn = triton_fwd._fwd_kernel if kernel == "fwd" else triton_bwd._bwd_kernel
     flags = dict(IS_COMPLEX=complex_a, B_COMPLEX=False, C_COMPLEX=False, BB_COMPLEX=False, CB_COMPLEX=False,
                  HAS_B=True, HAS_C=True, HAS_BB=False, HAS_CB=False, HAS_D=True, HAS_Z=True, HAS_DTB=True,
@@ -49,7 +48,7 @@ def compile_scan_kernel(kernel: str, block_r: int, tile: int, warps: int, unroll
         if name in constants:
             return "constexpr"
         if name.startswith("p_"):
-            return f"*{dtype}" if name in LOW_PRECISION or (bc_native and name in ("p_B", "p_C")) else "*fp32"
+            return f"*{dtype}" if name in LOW_PRECISION else "*fp32"
         return "i32"
 
     signature = {name: kind(name) for name in fn.arg_names}
@@ -90,15 +89,13 @@ def main(argv=None):
     parser.add_argument("--local", action="store_true", help="pass 1 of a split sequence (chunk ends from zero)")
     parser.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], default="bf16", help="u, dt, z, y and their grads")
     parser.add_argument("--masked", action="store_true", help="masked tiles (L not a multiple of the tile)")
-    parser.add_argument("--bc-native", action="store_true", help="B and C in --dtype instead of float32")
     parser.add_argument("--out", type=Path, default=Path("/tmp/kernel_sass"))
     args = parser.parse_args(argv)
     compiled = compile_scan_kernel(args.kernel, args.block_r, args.tile, args.warps, args.unroll, args.complex,
                                    args.n, args.arch, args.lane_v, args.stages, args.local, args.maxnreg,
-                                   args.dtype, args.masked, args.bc_native)  # fmt: skip
+                                   args.dtype, args.masked)  # fmt: skip
     tag = (f"{args.kernel}{'_local' if args.local else ''}_R{args.block_r}_T{args.tile}_w{args.warps}_u{args.unroll}"
-           f"{'_complex' if args.complex else ''}_{args.dtype}{'_masked' if args.masked else ''}"
-           f"{'_bcnative' if args.bc_native else ''}")  # fmt: skip
+           f"{'_complex' if args.complex else ''}_{args.dtype}{'_masked' if args.masked else ''}")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     cubin = args.out / f"{tag}.cubin"
     cubin.write_bytes(compiled.asm["cubin"])

@@ -6,6 +6,7 @@ backward recomputes everything else from those checkpoints (``kernels/scan/trito
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -43,7 +44,6 @@ class LaunchConfig:
     stages: int = 1  # the same for the forward's loop over groups of states
     bwd_tiles_per_chunk: int = 0  # 0: the forward's split
     bwd_n_chunks: int = 0
-    bc_native: bool = False  # real B and C stay in their own dtype: 16-bit halves the L2 traffic of their re-reads
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -66,21 +66,22 @@ def _tiles_per_chunk(n_tiles: int, programs: int, wanted: int) -> int:
 def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, *, is_complex: bool = False,
                   itemsize: int = 4, block_r=None, tile=None, tiles_per_chunk=None, num_warps=None, bwd_block_r=None,
                   bwd_num_warps=None, unroll=None, bwd_unroll=None, maxnreg=None, bwd_maxnreg=None,
-                  bwd_stages=None, stages=None, bwd_tiles_per_chunk=None,
-                  bc_native=False) -> LaunchConfig:  # fmt: skip
+                  bwd_stages=None, stages=None, bwd_tiles_per_chunk=None) -> LaunchConfig:  # fmt: skip
     """Pick the tiling. A program's channels share one block of B/C, so ``block_r`` divides d / h (a power of two);
     chunks are added until there are enough programs to fill the GPU. Small tiles under the interpreter.
 
     GPU defaults are the fastest measured on an H200 (benchmarks/README.md). Programs of one warp, tiles of
     T = 512 / itemsize steps (256 for 16-bit inputs, 128 for float32: one 16-byte load per thread and run, the
     layout the backward's lane-shuffle flip needs). Forward: R = 2 channels for real A while that leaves ≥ 8
-    programs per SM, its states unrolled 2 at a time capped at 128 registers for 16-bit inputs (mamba130m-bf16
-    430 µs against 444 for R = 4 on 4 warps, n64-bf16 884 against 1083, mamba130m-fp32 at T = 128 528 against
-    781); else R = 1 with up to 16 states unrolled and no cap (long-bf16, 1024 channels: 357 µs in one pass against
-    724 for R = 4 on 4 warps in 2 chunks); complex A R = 1, not unrolled (complex-bf16 837 against 925, b2s6-bf16
-    476 against 504). Backward: R = 2 for real A and R = 1 for complex A (whose tile holds twice the values), its
-    loop over states software-pipelined in 3 stages (mamba130m-bf16 forward+backward: 1 stage 2622 µs, 2 stages
-    2377, 3 stages 2148); its own split into chunks, until there are 4 programs per SM (long-bf16: 2 chunks)."""
+    programs per SM, capped at 128 registers for 16-bit inputs (mamba130m-bf16 430 µs against 444 for R = 4 on 4
+    warps, n64-bf16 884 against 1083, mamba130m-fp32 at T = 128 528 against 781), its states unrolled 4 at a time
+    for 16-bit inputs (B and C in bf16: mamba130m-bf16 340 against 392-498 unrolled 2, n64-bf16 828 against
+    855-862) and 2 for float32; else R = 1 with up to 16 states unrolled and no cap (long-bf16, 1024 channels:
+    357 µs in one pass against 724 for R = 4 on 4 warps in 2 chunks); complex A R = 1, not unrolled (complex-bf16
+    837 against 925, b2s6-bf16 476 against 504). Backward: R = 2 for real A and R = 1 for complex A (whose tile
+    holds twice the values), its loop over states software-pipelined in 3 stages (mamba130m-bf16 forward+backward:
+    1 stage 2622 µs, 2 stages 2377, 3 stages 2148); its own split into chunks, until there are 4 programs per SM
+    (long-bf16: 2 chunks)."""
     p = d // h
     if interpreting() or device.type != "cuda":
         block_r = block_r or _largest_pow2_divisor(p, 4)
@@ -97,7 +98,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
         tile = tile or 512 // itemsize
         num_warps = num_warps or 1
         bwd_num_warps = bwd_num_warps or 1
-        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 16 if block_r == 1 else 2))
+        unroll = unroll or (1 if is_complex else _largest_pow2_divisor(n, 16 if block_r == 1 else 8 // itemsize))
         if maxnreg is None and not is_complex and itemsize < 4 and block_r > 1:
             maxnreg = 128
         bwd_unroll = bwd_unroll or 1
@@ -117,12 +118,13 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
                         bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1,
                         bwd_tiles_per_chunk=bwd_tiles_per_chunk,
-                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk), bc_native=bc_native)  # fmt: skip
+                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk))  # fmt: skip
 
 
 @dataclass
 class Prepared:
-    """Kernel-ready arguments: contiguous, complex as ``view_as_real`` float32 pairs, B and C as (b, h, n, L)."""
+    """Kernel-ready arguments: contiguous, complex as ``view_as_real`` float32 pairs, B and C as (b, h, n, L); real
+    ones keep their dtype."""
 
     u: torch.Tensor
     dt: torch.Tensor
@@ -143,22 +145,23 @@ class Prepared:
 
 
 def _pairs(x: torch.Tensor | None, complex_: bool) -> torch.Tensor | None:
-    """Small per-channel tensor as float32, complex ones as (…, 2) pairs."""
+    """Small per-channel tensor, complex ones as (…, 2) float32 pairs; a real one keeps its dtype (the kernels
+    convert as they load: no cast kernels to launch)."""
     if x is None:
         return None
-    return torch.view_as_real(x.to(torch.complex64)).contiguous() if complex_ else x.float().contiguous()
+    return torch.view_as_real(x.to(torch.complex64)).contiguous() if complex_ else x.contiguous()
 
 
-def _time_major(x: torch.Tensor | None, native: bool = False) -> torch.Tensor | None:
-    """(b, L, h, n) -> (b, h, n, L[, 2]), so that one state's row over time is contiguous. float32 by default
-    because every program re-reads each row (converting bf16 there cost ~3 instructions per scan element at R = 4 on
-    4 warps); ``native``: a real B or C keeps its dtype, half the bytes of those re-reads for 16-bit inputs (the
-    kernels convert as they load)."""
+def _time_major(x: torch.Tensor | None) -> torch.Tensor | None:
+    """(b, L, h, n) -> (b, h, n, L[, 2]), so that one state's row over time is contiguous. A real B or C keeps its
+    dtype (the kernels convert as they load): every program re-reads its block's rows, and 16-bit halves the L2
+    bytes of those re-reads (H200, forward+backward: n64-bf16 3894 µs against 4304 with float32 copies,
+    complex-bf16 3098 against 3325, long-bf16 1830-2037 against 2027-2211)."""
     if x is None:
         return None
     if x.is_complex():
         return torch.view_as_real(x.to(torch.complex64)).permute(0, 2, 3, 1, 4).contiguous()
-    return x.permute(0, 2, 3, 1).to(x.dtype if native else torch.float32).contiguous()
+    return x.permute(0, 2, 3, 1).contiguous()
 
 
 def time_major(u: torch.Tensor) -> bool:
@@ -169,11 +172,12 @@ def time_major(u: torch.Tensor) -> bool:
 
 def same_layout(x: torch.Tensor, time_major_: bool) -> torch.Tensor:
     """x (b, L, d) laid out like u: contiguous, or time-contiguous (b, d, L) memory; the kernels take either."""
-    return x.transpose(1, 2).contiguous().transpose(1, 2) if time_major_ else x.contiguous()
+    if not time_major_:
+        return x.contiguous()
+    return x if time_major(x) else x.transpose(1, 2).contiguous().transpose(1, 2)
 
 
-def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, force_time_major,
-            bc_native=False) -> Prepared:  # fmt: skip
+def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, force_time_major) -> Prepared:
     b, L, d = u.shape
     layout = force_time_major or time_major(u)
     n = A.shape[1]
@@ -200,8 +204,8 @@ def prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, 
         u=same_layout(u, layout),
         dt=dt.contiguous() if dt.dim() == 1 else same_layout(dt, layout),
         A=_pairs(A, is_complex),
-        B=_time_major(B, bc_native),
-        C=_time_major(C, bc_native),
+        B=_time_major(B),
+        C=_time_major(C),
         B_bias=_pairs(B_bias, B_bias is not None and B_bias.is_complex()),
         C_bias=_pairs(C_bias, C_bias is not None and C_bias.is_complex()),
         D=_pairs(D, False),
@@ -241,31 +245,41 @@ class Grads:
     dh0: torch.Tensor
 
 
+def _forward(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
+    """Prepare the arguments and run the forward kernels: ``(prepared, y (b, L, d), last_state, checkpoints)``,
+    the last state in the contract's dtype."""
+    from kernels.scan.triton_fwd import launch_forward
+
+    x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, cfg.time_major and u.is_cuda)
+    is_complex = x.flags["IS_COMPLEX"]
+    pair = (2,) if is_complex else ()
+    f32 = dict(device=u.device, dtype=torch.float32)
+    b, d, n = x.b, x.d, x.n
+    y = torch.empty_like(x.u)
+    ckpt = torch.empty(b, cfg.n_tiles, d, n, *pair, **f32)
+    if initial_state is None:
+        chunk = torch.zeros(b, cfg.n_chunks, d, n, *pair, **f32)
+    else:
+        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
+        chunk[:, 0] = _state_pairs(initial_state, is_complex)
+    last = torch.empty(b, d, n, *pair, **f32)
+    launch_forward(x, cfg, y, ckpt, chunk, last)
+    state_dtype = A.dtype if is_complex else torch.float32
+    return x, y, _as_state(last, is_complex).to(state_dtype), ckpt
+
+
 class _TritonScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
-        from kernels.scan.triton_fwd import launch_forward
-
-        x = prepare(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, h, dt_softplus, zoh, cfg.time_major and u.is_cuda,
-                    cfg.bc_native)  # fmt: skip
-        is_complex = x.flags["IS_COMPLEX"]
-        pair = (2,) if is_complex else ()
-        f32 = dict(device=u.device, dtype=torch.float32)
-        b, d, n = x.b, x.d, x.n
-        y = torch.empty_like(x.u)
-        ckpt = torch.empty(b, cfg.n_tiles, d, n, *pair, **f32)
-        chunk = torch.empty(b, cfg.n_chunks, d, n, *pair, **f32)
-        chunk[:, 0] = 0 if initial_state is None else _state_pairs(initial_state, is_complex)
-        last = torch.empty(b, d, n, *pair, **f32)
-        launch_forward(x, cfg, y, ckpt, chunk, last)
+        x, y, last, ckpt = _forward(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus,
+                                    zoh, cfg)  # fmt: skip
         # keep the prepared tensors (already laid out for the kernels) and the originals' dtypes
         names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
         ctx.save_for_backward(*(getattr(x, k) for k in names), ckpt)
         originals = (u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state)
         ctx.likes = [None if t is None else (t.dtype, t.is_complex(), t.dim()) for t in originals]
         ctx.settings = (x.b, x.L, x.d, x.n, h, x.flags, cfg)
-        state_dtype = A.dtype if is_complex else torch.float32
-        return y, _as_state(last, is_complex).to(state_dtype)
+        return y, last
 
     @staticmethod
     def backward(ctx, dy, dlast):
@@ -332,11 +346,14 @@ class _TritonScan(torch.autograd.Function):
 
 
 def scan_with_config(args: ScanArgs, cfg: LaunchConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the Triton scan with an explicit tiling (tests use this to reach every code path)."""
-    y, last = _TritonScan.apply(
-        args.u, args.dt, args.A, args.B, args.C, args.B_bias, args.C_bias, args.D, args.z, args.dt_bias,
-        args.initial_state, args.n_blocks, args.dt_softplus, args.discretization == "zoh", cfg,
-    )  # fmt: skip
+    """Run the Triton scan with an explicit tiling (tests use this to reach every code path). Without gradients
+    to record, the forward runs outside autograd: no ``Function`` to apply, nothing saved (host time decides the
+    forward's speed at long-bf16: 400 µs per call on the host against 330 on the GPU)."""
+    tensors = tuple(args.tensors().values())
+    settings = (args.n_blocks, args.dt_softplus, args.discretization == "zoh", cfg)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return _TritonScan.apply(*tensors, *settings)
+    _, y, last, _ = _forward(*tensors, *settings)
     return y, last
 
 
@@ -352,5 +369,11 @@ def scan_triton(args: ScanArgs) -> tuple[torch.Tensor, torch.Tensor]:
 
     if lti_applies(args):
         return scan_lti(args, lti_config(n, args.u.device))
-    cfg = launch_config(b, L, d, n, h, args.u.device, is_complex=args.is_complex, itemsize=args.u.element_size())
+    cfg = _default_config(b, L, d, n, h, args.u.device, args.is_complex, args.u.element_size(), interpreting())
     return scan_with_config(args, cfg)
+
+
+@functools.lru_cache(maxsize=256)
+def _default_config(b, L, d, n, h, device, is_complex, itemsize, interpreting_) -> LaunchConfig:
+    """``launch_config``'s defaults, computed once per shape (``interpreting_`` keys the interpreter's tiling)."""
+    return launch_config(b, L, d, n, h, device, is_complex=is_complex, itemsize=itemsize)

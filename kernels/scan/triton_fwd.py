@@ -164,7 +164,7 @@ def _load_A(p_A, o_kn, IS_COMPLEX: tl.constexpr):
     if IS_COMPLEX:
         return tl.load(p_A + 2 * o_kn), tl.load(p_A + 2 * o_kn + 1)
     else:
-        ar = tl.load(p_A + o_kn)
+        ar = tl.load(p_A + o_kn).to(tl.float32)
         return ar, ar
 
 
@@ -463,7 +463,7 @@ def _combine_kernel(
     o_n = i_nb * BLOCK_N + tl.arange(0, BLOCK_N)
     m = (o_c < D)[:, None] & (o_n < N)[None, :]
     o_cn = (o_c[:, None] * N + o_n[None, :]) * S2
-    ar = tl.load(p_A + o_cn, mask=m, other=0.0)
+    ar = tl.load(p_A + o_cn, mask=m, other=0.0).to(tl.float32)
     if IS_COMPLEX:
         ai = tl.load(p_A + o_cn + 1, mask=m, other=0.0)
     first = NC - 1 if REVERSE else 0

@@ -246,16 +246,15 @@ def test_time_major_inputs():
     check_against_reference(tensors, options, torch.float32, tiled(8, 2), layout=time_major)
 
 
-@pytest.mark.parametrize("bc_native", [False, True], ids=["bc-float32", "bc-native"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-def test_low_precision_inputs(dtype, bc_native, monkeypatch):
-    """16-bit inputs; ``bc_native``: real B and C reach the kernels in their own dtype (converted as loaded)."""
+def test_low_precision_inputs(dtype, monkeypatch):
+    """16-bit inputs; real B and C reach the kernels in their own dtype (converted as loaded), not float32 copies."""
     seen = []
     convert = autograd._time_major
-    monkeypatch.setattr(autograd, "_time_major", lambda x, native=False: seen.append(convert(x, native)) or seen[-1])
+    monkeypatch.setattr(autograd, "_time_major", lambda x: seen.append(convert(x)) or seen[-1])
     tensors, options = make_inputs(2, 19, 8, 3, 2, dtype, complex_a=dtype == torch.float16, zoh=True)
-    check_against_reference(tensors, options, dtype, tiled(8, 2, bc_native=bc_native))
-    assert {t.dtype for t in seen} == {dtype if bc_native else torch.float32}
+    check_against_reference(tensors, options, dtype, tiled(8, 2))
+    assert {t.dtype for t in seen} == {dtype}
 
 
 def test_public_entry_point_uses_triton():
@@ -269,6 +268,25 @@ def test_public_entry_point_uses_triton():
         **options, return_last_state=True, backend="reference",
     )  # fmt: skip
     assert rel_err(y, y_ref.double()) < 1e-5 and rel_err(last, last_ref.double()) < 1e-5
+
+
+@pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
+def test_forward_without_gradients_runs_outside_autograd(complex_a, monkeypatch):
+    """Under ``no_grad`` the forward skips the autograd Function (less host time per call) and still matches the
+    reference: several chunks, an initial state, zero-order hold."""
+    tensors, options = make_inputs(2, 37, 6, 3, 2, torch.float32, complex_a=complex_a, zoh=True)
+    leaves = {k: cast(v, torch.float32).requires_grad_(True) for k, v in tensors.items() if v is not None}
+    monkeypatch.setattr(autograd._TritonScan, "apply", lambda *a: pytest.fail("autograd Function applied"))
+    with torch.no_grad():
+        args = check_scan_args(*(leaves.get(k) for k in ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z",
+                                                         "dt_bias")), options["dt_softplus"],
+                               options["discretization"], leaves["initial_state"])  # fmt: skip
+        y, last = autograd.scan_with_config(args, autograd.launch_config(2, 37, 6, 3, 2, args.u.device, tile=8,
+                                                                         tiles_per_chunk=2))  # fmt: skip
+    assert y.grad_fn is None and last.grad_fn is None
+    rounded = {k: cast(v, torch.float64) for k, v in leaves.items()}
+    y_ref, last_ref, _ = run(rounded, options, torch.float64, scan_reference)
+    assert rel_err(y, y_ref) < TOLERANCE[torch.float32] and rel_err(last, last_ref) < TOLERANCE[torch.float32]
 
 
 def test_cpu_tensors_without_interpreter_raise(monkeypatch):
