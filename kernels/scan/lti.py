@@ -48,7 +48,7 @@ def lti_config(n: int, device: torch.device, **overrides) -> LTIConfig:
     if interpreting() or device.type != "cuda":
         base = dict(tile=16, group=16, fwd_batch=1, bwd_batch=2, num_warps=1, bwd_num_warps=1, precision="ieee")
     else:
-        base = dict(tile=32, group=16, fwd_batch=1, bwd_batch=4, num_warps=4, bwd_num_warps=8, precision="tf32x3")
+        base = dict(tile=32, group=16, fwd_batch=1, bwd_batch=8, num_warps=4, bwd_num_warps=8, precision="tf32x3")
     return LTIConfig(block_n=block_n, **{**base, **overrides})
 
 
@@ -101,10 +101,11 @@ def _from_pairs(x: torch.Tensor, complex_: bool) -> torch.Tensor:
 
 
 class _LTIScan(torch.autograd.Function):
-    """(u, Toepᵀ, W, V, P, D, h0) -> (y (b, L, d), state entering the last chunk (b, d, n))."""
+    """(u, z, Toepᵀ, W, V, P, D, h0) -> (y (b, L, d), state entering the last chunk (b, d, n)); the gate z (or
+    None) is laid out like u."""
 
     @staticmethod
-    def forward(ctx, u, toep_t, W, V, P, D, h0, cfg, out_dtype):
+    def forward(ctx, u, z, toep_t, W, V, P, D, h0, cfg):
         from kernels.scan.triton_lti import launch_lti_forward
 
         b, L, d = u.shape
@@ -117,11 +118,12 @@ class _LTIScan(torch.autograd.Function):
         ck = torch.empty(b, d, n_groups, n, *pair, **f32)
         ck[:, :, 0] = 0 if h0 is None else _as_pairs(h0)
         e_last = torch.empty(b, d, n, *pair, **f32)
-        y = torch.empty_like(u, dtype=out_dtype)
+        y = torch.empty_like(u)
+        y_pre = None if z is None else torch.empty_like(u, dtype=torch.float32)  # before the gate, for ∂z
         ops = [_as_pairs(t) for t in (toep_t, W, V, P)]
         D32 = None if D is None else D.float().contiguous()
-        launch_lti_forward(u, y, *ops, D32, ck, e_last, n, n_chunks, n_groups, cfg, is_complex)
-        ctx.save_for_backward(u, *ops, D32, ck)
+        launch_lti_forward(u, y, z, y_pre, *ops, D32, ck, e_last, n, n_chunks, n_groups, cfg, is_complex)
+        ctx.save_for_backward(u, z, y_pre, *ops, D32, ck)
         dtypes = [None if t is None else t.dtype for t in (D, h0)]
         ctx.settings = (n, n_chunks, n_groups, cfg, is_complex, *dtypes)
         return y, _from_pairs(e_last, is_complex)
@@ -130,7 +132,7 @@ class _LTIScan(torch.autograd.Function):
     def backward(ctx, dy, de_last):
         from kernels.scan.triton_lti import launch_lti_backward
 
-        u, toep_t, W, V, P, D32, ck = ctx.saved_tensors
+        u, z, y_pre, toep_t, W, V, P, D32, ck = ctx.saved_tensors
         n, n_chunks, n_groups, cfg, is_complex, D_dtype, h0_dtype = ctx.settings
         b, L, d = u.shape
         T = cfg.tile
@@ -138,6 +140,7 @@ class _LTIScan(torch.autograd.Function):
         f32 = dict(device=u.device, dtype=torch.float32)
         dy = same_layout(dy, time_major(u))
         du = torch.empty_like(dy, dtype=u.dtype)
+        dz = None if z is None else torch.empty_like(dy, dtype=z.dtype)
         de_last = torch.zeros(b, d, n, *pair, **f32) if de_last is None else _as_pairs(de_last)
         n_parts = -(-b // cfg.bwd_batch)
         parts = (
@@ -148,14 +151,14 @@ class _LTIScan(torch.autograd.Function):
             None if D_dtype is None else torch.empty(n_parts, d, **f32),
         )
         dh0 = torch.empty(b, d, n, *pair, **f32)
-        launch_lti_backward(u, dy, du, toep_t, W, V, P, D32, ck, de_last, parts, dh0, n, n_chunks, n_groups, cfg,
-                            is_complex)  # fmt: skip
+        launch_lti_backward(u, dy, du, z, y_pre, dz, toep_t, W, V, P, D32, ck, de_last, parts, dh0, n, n_chunks,
+                            n_groups, cfg, is_complex)  # fmt: skip
         d_toep, dW, dV, dP, dD = (None if t is None else t.sum(0) for t in parts)
         return (
-            du, d_toep, _from_pairs(dW, is_complex), _from_pairs(dV, is_complex), _from_pairs(dP, is_complex),
+            du, dz, d_toep, _from_pairs(dW, is_complex), _from_pairs(dV, is_complex), _from_pairs(dP, is_complex),
             None if D_dtype is None else dD.to(D_dtype),
             None if h0_dtype is None else _from_pairs(dh0, is_complex).to(h0_dtype),
-            None, None,
+            None,
         )  # fmt: skip
 
 
@@ -165,11 +168,9 @@ def scan_lti(args: ScanArgs, cfg: LTIConfig) -> tuple[torch.Tensor, torch.Tensor
     dt = args.dt if args.dt_bias is None else args.dt + args.dt_bias
     delta = F.softplus(dt.float()) if args.dt_softplus else dt.float()
     ops = operators(delta, args.A, args.B_bias, args.C_bias, args.discretization == "zoh", cfg.tile)
-    u = same_layout(args.u, True) if args.u.is_cuda else args.u
-    out_dtype = torch.float32 if args.z is not None else args.u.dtype
-    y, e_last = _LTIScan.apply(u, ops.toep_t, ops.W, ops.V, ops.P, args.D, args.initial_state, cfg, out_dtype)
-    if args.z is not None:
-        y = (y * F.silu(args.z.float())).to(args.u.dtype)
+    u = same_layout(args.u, args.u.is_cuda or time_major(args.u))
+    z = None if args.z is None else same_layout(args.z, time_major(u))
+    y, e_last = _LTIScan.apply(u, z, ops.toep_t, ops.W, ops.V, ops.P, args.D, args.initial_state, cfg)
     # the state after the last step: the last chunk's r steps applied to the state entering it
     start = (-(-L // cfg.tile) - 1) * cfg.tile
     r = L - start

@@ -89,15 +89,17 @@ def _group_states(U, w_re, w_im, p_re, p_im, h_re, h_im, shift, rows,
 
 @triton.jit
 def _lti_fwd_kernel(
-    p_u, p_y, p_toep, p_w, p_v, p_p, p_D, p_ck, p_elast,
+    p_u, p_y, p_z, p_ypre, p_toep, p_w, p_v, p_p, p_D, p_ck, p_elast,
     batch, L, n, n_chunks, n_groups, s_ub, s_uc, s_ul, s_yb, s_yc, s_yl,
     T: tl.constexpr, GC: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr,
-    IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
+    IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, PREC: tl.constexpr,
 ):  # fmt: skip
     """y and the group carries of one channel (program axis 0) for ``BATCH`` batch rows (axis 1).
 
     ``p_ck`` (b, d, n_groups, n[, 2]) holds the initial state in group slot 0 on entry and receives the state
-    before every later group; ``p_elast`` (b, d, n[, 2]) receives the state entering the last chunk."""
+    before every later group; ``p_elast`` (b, d, n[, 2]) receives the state entering the last chunk. With ``HAS_Z``
+    y is gated by silu(z) here and the ungated output goes to ``p_ypre`` (float32, for the backward); z and y_pre
+    share y's strides."""
     c = tl.program_id(0)
     d = tl.num_programs(0)
     rows = tl.arange(0, GC)
@@ -115,7 +117,7 @@ def _lti_fwd_kernel(
             e_last_re = tl.zeros([BN], tl.float32)
             e_last_im = tl.zeros([BN], tl.float32)
             p_row_u = p_u + bb.to(tl.int64) * s_ub + c.to(tl.int64) * s_uc
-            p_row_y = p_y + bb.to(tl.int64) * s_yb + c.to(tl.int64) * s_yc
+            o_row_y = bb.to(tl.int64) * s_yb + c.to(tl.int64) * s_yc
             for g in range(n_groups):
                 _store_pair(p_ck, o_state + g * n, h_re, h_im, m_n, IS_COMPLEX)
                 q = g * GC + rows
@@ -129,7 +131,11 @@ def _lti_fwd_kernel(
                     Y -= tl.dot(e_im, v_im, input_precision=PREC)
                 if HAS_D:
                     Y += tl.load(p_D + c).to(tl.float32) * U
-                tl.store(p_row_y + tau * s_yl, Y.to(p_y.dtype.element_ty), mask=m)
+                if HAS_Z:
+                    tl.store(p_ypre + o_row_y + tau * s_yl, Y, mask=m)
+                    Z = tl.load(p_z + o_row_y + tau * s_yl, mask=m, other=0.0).to(tl.float32)
+                    Y = Y * Z * tl.sigmoid(Z)
+                tl.store(p_y + o_row_y + tau * s_yl, Y.to(p_y.dtype.element_ty), mask=m)
                 e_last_re += _row(e_re, q, n_chunks - 1)
                 h_re = _row(f_re, rows, GC - 1)
                 if IS_COMPLEX:
@@ -140,15 +146,16 @@ def _lti_fwd_kernel(
 
 @triton.jit
 def _lti_bwd_kernel(
-    p_u, p_dy, p_du, p_toep, p_w, p_v, p_p, p_D, p_ck, p_delast,
+    p_u, p_dy, p_du, p_z, p_ypre, p_dz, p_toep, p_w, p_v, p_p, p_D, p_ck, p_delast,
     p_dtoep, p_dw, p_dv, p_dp, p_dD, p_dh0,
     batch, L, n, n_chunks, n_groups, s_ub, s_uc, s_ul, s_gb, s_gc, s_gl,
     T: tl.constexpr, GC: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr,
-    IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, PREC: tl.constexpr,
+    IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, PREC: tl.constexpr,
 ):  # fmt: skip
     """Gradients of one channel (program axis 0) over ``BATCH`` batch rows (axis 1): ∂u and ∂h0 per row, and one
-    partial sum of ∂Toepᵀ, ∂W, ∂V, ∂P, ∂D per program. ``p_dy`` and ``p_du`` share the strides ``s_g*``;
-    ``p_delast`` is the gradient of the state entering the last chunk."""
+    partial sum of ∂Toepᵀ, ∂W, ∂V, ∂P, ∂D per program. ``p_dy``, ``p_du`` and with ``HAS_Z`` the gate's ``p_z``,
+    ``p_ypre`` (the forward's ungated output) and ``p_dz`` share the strides ``s_g*``; ``p_delast`` is the gradient
+    of the state entering the last chunk."""
     c = tl.program_id(0)
     d = tl.num_programs(0)
     pb = tl.program_id(1)
@@ -187,6 +194,13 @@ def _lti_bwd_kernel(
                 m = tau < L
                 U = tl.load(p_row_u + tau * s_ul, mask=m, other=0.0).to(tl.float32)
                 dY = tl.load(p_dy + o_row_g + tau * s_gl, mask=m, other=0.0).to(tl.float32)
+                if HAS_Z:  # y = y_pre · silu(z): ∂z = ∂y · y_pre · σ(z)(1 + z(1 − σ(z))), ∂y_pre = ∂y · silu(z)
+                    Z = tl.load(p_z + o_row_g + tau * s_gl, mask=m, other=0.0).to(tl.float32)
+                    sig = tl.sigmoid(Z)
+                    Y_pre = tl.load(p_ypre + o_row_g + tau * s_gl, mask=m, other=0.0)
+                    dZ = dY * Y_pre * sig * (1.0 + Z * (1.0 - sig))
+                    tl.store(p_dz + o_row_g + tau * s_gl, dZ.to(p_dz.dtype.element_ty), mask=m)
+                    dY = dY * Z * sig
                 f_re, f_im, e_re, e_im = _group_states(U, w_re, w_im, p_re, p_im, h_re, h_im, shift, rows, GC, BN,
                                                        IS_COMPLEX, PREC)  # fmt: skip
                 U_t = tl.trans(U)
@@ -238,20 +252,36 @@ def _strides(x):
     return x.stride(0), x.stride(2), x.stride(1)
 
 
-def launch_lti_forward(u, y, toep, w, v, p, D, ck, e_last, n, n_chunks, n_groups, cfg, is_complex):
+def _same_strides(x, *others):
+    """(batch, channel, time) strides of x, which the tensors ``others`` (None for absent ones) must share (where
+    their sizes are above 1: a size-1 axis's stride is never used)."""
+
+    def used(t):
+        return [s if size > 1 else None for s, size in zip(t.stride(), t.shape, strict=True)]
+
+    if any(o is not None and used(o) != used(x) for o in others):
+        raise ValueError("time-invariant scan: the gate z and the outputs must be laid out like y / dy")
+    return _strides(x)
+
+
+def launch_lti_forward(u, y, z, y_pre, toep, w, v, p, D, ck, e_last, n, n_chunks, n_groups, cfg, is_complex):
+    """``z``, ``y_pre``: the gate and the ungated output's buffer, laid out like y (both None without a gate)."""
     b, L, d = u.shape
     _lti_fwd_kernel[(d, triton.cdiv(b, cfg.fwd_batch))](
-        u, y, toep, w, v, p, D, ck, e_last, b, L, n, n_chunks, n_groups, *_strides(u), *_strides(y),
-        T=cfg.tile, GC=cfg.group, BN=cfg.block_n, BATCH=cfg.fwd_batch, IS_COMPLEX=is_complex, HAS_D=D is not None,
-        PREC=cfg.precision, num_warps=cfg.num_warps,
+        u, y, z, y_pre, toep, w, v, p, D, ck, e_last, b, L, n, n_chunks, n_groups, *_strides(u),
+        *_same_strides(y, z, y_pre), T=cfg.tile, GC=cfg.group, BN=cfg.block_n, BATCH=cfg.fwd_batch,
+        IS_COMPLEX=is_complex, HAS_D=D is not None, HAS_Z=z is not None, PREC=cfg.precision, num_warps=cfg.num_warps,
     )  # fmt: skip
 
 
-def launch_lti_backward(u, dy, du, toep, w, v, p, D, ck, de_last, parts, dh0, n, n_chunks, n_groups, cfg, is_complex):
-    """``parts`` = (∂Toepᵀ, ∂W, ∂V, ∂P, ∂D) partial-sum buffers with a leading axis of ⌈b / bwd_batch⌉."""
+def launch_lti_backward(u, dy, du, z, y_pre, dz, toep, w, v, p, D, ck, de_last, parts, dh0, n, n_chunks, n_groups,
+                        cfg, is_complex):  # fmt: skip
+    """``parts`` = (∂Toepᵀ, ∂W, ∂V, ∂P, ∂D) partial-sum buffers with a leading axis of ⌈b / bwd_batch⌉; ``z``,
+    ``y_pre``, ``dz`` laid out like dy (None without a gate)."""
     b, L, d = u.shape
     _lti_bwd_kernel[(d, triton.cdiv(b, cfg.bwd_batch))](
-        u, dy, du, toep, w, v, p, D, ck, de_last, *parts, dh0, b, L, n, n_chunks, n_groups, *_strides(u),
-        *_strides(dy), T=cfg.tile, GC=cfg.group, BN=cfg.block_n, BATCH=cfg.bwd_batch, IS_COMPLEX=is_complex,
-        HAS_D=D is not None, PREC=cfg.precision, num_warps=cfg.bwd_num_warps,
+        u, dy, du, z, y_pre, dz, toep, w, v, p, D, ck, de_last, *parts, dh0, b, L, n, n_chunks, n_groups,
+        *_strides(u), *_same_strides(dy, du, z, y_pre, dz), T=cfg.tile, GC=cfg.group, BN=cfg.block_n,
+        BATCH=cfg.bwd_batch, IS_COMPLEX=is_complex, HAS_D=D is not None, HAS_Z=z is not None, PREC=cfg.precision,
+        num_warps=cfg.bwd_num_warps,
     )  # fmt: skip
