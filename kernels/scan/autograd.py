@@ -75,7 +75,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     layout the backward's lane-shuffle flip needs). Forward: R = 2 channels for real A while that leaves ≥ 8
     programs per SM, capped at 128 registers for 16-bit inputs (mamba130m-bf16 430 µs against 444 for R = 4 on 4
     warps, n64-bf16 884 against 1083, mamba130m-fp32 at T = 128 528 against 781), its states unrolled 4 at a time
-    for 16-bit inputs (B and C in bf16: mamba130m-bf16 340 against 392-498 unrolled 2, n64-bf16 828 against
+    for 16-bit inputs (B and C in bf16: mamba130m-bf16 339 against 357 unrolled 2, n64-bf16 828 against
     855-862) and 2 for float32; else R = 1 with up to 16 states unrolled and no cap (long-bf16, 1024 channels:
     357 µs in one pass against 724 for R = 4 on 4 warps in 2 chunks); complex A R = 1, not unrolled (complex-bf16
     837 against 925, b2s6-bf16 476 against 504). Backward: R = 2 for real A and R = 1 for complex A (whose tile
