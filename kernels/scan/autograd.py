@@ -279,6 +279,7 @@ class _TritonScan(torch.autograd.Function):
         originals = (u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state)
         ctx.likes = [None if t is None else (t.dtype, t.is_complex(), t.dim()) for t in originals]
         ctx.settings = (x.b, x.L, x.d, x.n, h, x.flags, cfg)
+        ctx.set_materialize_grads(False)  # an unused output's gradient arrives as None, not as zeros to launch
         return y, last
 
     @staticmethod
@@ -293,9 +294,12 @@ class _TritonScan(torch.autograd.Function):
         is_complex = flags["IS_COMPLEX"]
         pair = (2,) if is_complex else ()
         f32 = dict(device=x.u.device, dtype=torch.float32)
-        dy = same_layout(dy, time_major(x.u))
-        chunk = torch.empty(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
-        chunk[:, -1] = 0 if dlast is None else _state_pairs(dlast, is_complex)
+        dy = torch.zeros_like(x.u) if dy is None else same_layout(dy, time_major(x.u))
+        if dlast is None:
+            chunk = torch.zeros(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
+        else:
+            chunk = torch.empty(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
+            chunk[:, -1] = _state_pairs(dlast, is_complex)
 
         def sel_buffer(name):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
             if likes[name] is None:

@@ -270,6 +270,29 @@ def test_public_entry_point_uses_triton():
     assert rel_err(y, y_ref.double()) < 1e-5 and rel_err(last, last_ref.double()) < 1e-5
 
 
+@pytest.mark.parametrize("used", ["y", "last_state"])
+def test_gradient_through_one_output(used):
+    """A loss on one output only: the other output's gradient reaches the backward as None (not materialised as
+    zeros) and counts as zero; several chunks in both directions."""
+    tensors, options = make_inputs(2, 37, 4, 3, 2, torch.float32, complex_a=True, zoh=True)
+    names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
+
+    def gradients(dtype, scan):
+        leaves = {k: cast(v, dtype).requires_grad_(True) for k, v in tensors.items() if v is not None}
+        args = check_scan_args(*(leaves.get(k) for k in names), options["dt_softplus"], options["discretization"],
+                               leaves["initial_state"])  # fmt: skip
+        y, last = scan(args)
+        out = y if used == "y" else torch.view_as_real(last)
+        loss = (out.double() * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view(out.shape)).sum()
+        grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True, materialize_grads=True)
+        return dict(zip(leaves, grads, strict=True))  # C, D, z do not reach last_state: zero gradients
+
+    grads = gradients(torch.float32, tiled(8, 2, bwd_tiles_per_chunk=1))
+    for name, ref in gradients(torch.float64, scan_reference).items():
+        err = rel_err(grads[name], ref) if ref.abs().max() > 0 else grads[name].abs().max().item()
+        assert err < TOLERANCE[torch.float32], f"d{name}: {err:.2e}"
+
+
 @pytest.mark.parametrize("complex_a", [False, True], ids=["real", "complex"])
 def test_forward_without_gradients_runs_outside_autograd(complex_a, monkeypatch):
     """Under ``no_grad`` the forward skips the autograd Function (less host time per call) and still matches the
