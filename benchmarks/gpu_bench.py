@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import selective_scan
-from kernels.bench import device_ceilings, float64, floor_us, mamba_weights
+from kernels.bench import RUNNERS, device_ceilings, float64, floor_us, mamba_weights
 from kernels.scan.autograd import same_layout
 
 SHAPES = [
@@ -129,18 +129,6 @@ def fwd_and_fwdbwd(make_call, quick=False):
     return fwd, bench(step, quick=quick)
 
 
-def s4d_fft(u, dt, A, B_bias, C_bias, D):
-    """Time-invariant S4D by FFT convolution: K[c, l] = 2 Re Σ_k C_k B̄_k exp(Δ A_k l); y = K * u + D u."""
-    L = u.shape[1]
-    delta = F.softplus(dt)[:, None]
-    dA = delta * A
-    Bbar = torch.expm1(dA) / A * B_bias
-    vander = torch.exp(dA[..., None] * torch.arange(L, device=u.device))  # (d, n, L)
-    K = 2 * torch.einsum("dn,dnl->dl", C_bias * Bbar, vander).real
-    y = torch.fft.irfft(torch.fft.rfft(u.transpose(1, 2), n=2 * L) * torch.fft.rfft(K, n=2 * L), n=2 * L)[..., :L]
-    return y.transpose(1, 2) + D * u
-
-
 def mamba_peer():
     """mamba_ssm's ``selective_scan_fn`` if installed or buildable (``kernels/mamba_peer.py``), else None."""
     from kernels.mamba_peer import selective_scan_fn
@@ -232,7 +220,7 @@ def bench_shape(shape, peer, ceilings, with_torch):
 
     def fft(grad):
         leaves = {k: v.detach().requires_grad_(grad) for k, v in t.items()}
-        y = s4d_fft(leaves["u"], leaves["dt"], leaves["A"], leaves["B_bias"], leaves["C_bias"], leaves["D"])
+        y = RUNNERS["fft_s4d"].fn(dict(leaves, dt_softplus=True))  # kernels.bench's FFT-convolution peer
         return y, leaves
 
     row["triton_us"] = fwd_and_fwdbwd(ours("triton", t_tm))
