@@ -42,8 +42,11 @@ class LaunchConfig:
     bwd_maxnreg: int | None = None
     bwd_stages: int = 1  # software-pipelining stages of the backward's loop over states (1: none)
     stages: int = 1  # the same for the forward's loop over groups of states
-    bwd_tiles_per_chunk: int = 0  # 0: the forward's split
-    bwd_n_chunks: int = 0
+    bwd_tiles_per_chunk: int = 0  # launch_config sets it (its own split on the GPU, else the forward's)
+
+    @property
+    def bwd_n_chunks(self) -> int:
+        return -(-self.n_tiles // self.bwd_tiles_per_chunk)
 
 
 # On the GPU, row-major (b, L, d) inputs are first copied into (b, d, L) memory: tiles then have time on the fast
@@ -117,8 +120,7 @@ def launch_config(b: int, L: int, d: int, n: int, h: int, device: torch.device, 
     return LaunchConfig(block_r, tile, tiles_per_chunk, n_tiles, n_chunks, num_warps, bwd_block_r, bwd_num_warps,
                         unroll, bwd_unroll, time_major=TIME_MAJOR_ON_GPU, maxnreg=maxnreg,
                         bwd_maxnreg=bwd_maxnreg, bwd_stages=bwd_stages, stages=stages or 1,
-                        bwd_tiles_per_chunk=bwd_tiles_per_chunk,
-                        bwd_n_chunks=-(-n_tiles // bwd_tiles_per_chunk))  # fmt: skip
+                        bwd_tiles_per_chunk=bwd_tiles_per_chunk)  # fmt: skip
 
 
 @dataclass
