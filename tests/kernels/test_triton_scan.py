@@ -87,15 +87,17 @@ def time_major(x):
     return x.transpose(1, 2).contiguous().transpose(1, 2) if x.dim() == 3 else x
 
 
+def scan_args(leaves, options):
+    """The validated ScanArgs of a dict of scan tensors (absent ones missing or None) and the keyword settings."""
+    names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
+    return check_scan_args(*(leaves.get(k) for k in names), options["dt_softplus"], options["discretization"],
+                           leaves.get("initial_state"))  # fmt: skip
+
+
 def run(tensors, options, dtype, scan, layout=lambda x: x):
     """Forward, then backward with fixed random upstream gradients; returns (y, last, {name: grad})."""
     leaves = {k: layout(cast(v, dtype)).requires_grad_(True) for k, v in tensors.items() if v is not None}
-    args = check_scan_args(
-        leaves["u"], leaves["dt"], leaves["A"], leaves.get("B"), leaves.get("C"), leaves.get("B_bias"),
-        leaves.get("C_bias"), leaves.get("D"), leaves.get("z"), leaves.get("dt_bias"), options["dt_softplus"],
-        options["discretization"], leaves.get("initial_state"),
-    )  # fmt: skip
-    y, last = scan(args)
+    y, last = scan(scan_args(leaves, options))
     gen = torch.Generator().manual_seed(1)
     gy = torch.randn(y.shape, generator=gen, dtype=torch.float64)
     glast = torch.randn(last.shape, generator=gen, dtype=torch.complex128 if last.is_complex() else torch.float64)
@@ -275,13 +277,10 @@ def test_gradient_through_one_output(used):
     """A loss on one output only: the other output's gradient reaches the backward as None (not materialised as
     zeros) and counts as zero; several chunks in both directions."""
     tensors, options = make_inputs(2, 37, 4, 3, 2, torch.float32, complex_a=True, zoh=True)
-    names = ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z", "dt_bias")
 
     def gradients(dtype, scan):
         leaves = {k: cast(v, dtype).requires_grad_(True) for k, v in tensors.items() if v is not None}
-        args = check_scan_args(*(leaves.get(k) for k in names), options["dt_softplus"], options["discretization"],
-                               leaves["initial_state"])  # fmt: skip
-        y, last = scan(args)
+        y, last = scan(scan_args(leaves, options))
         out = y if used == "y" else torch.view_as_real(last)
         loss = (out.double() * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view(out.shape)).sum()
         grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True, materialize_grads=True)
@@ -301,9 +300,7 @@ def test_forward_without_gradients_runs_outside_autograd(complex_a, monkeypatch)
     leaves = {k: cast(v, torch.float32).requires_grad_(True) for k, v in tensors.items() if v is not None}
     monkeypatch.setattr(autograd._TritonScan, "apply", lambda *a: pytest.fail("autograd Function applied"))
     with torch.no_grad():
-        args = check_scan_args(*(leaves.get(k) for k in ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z",
-                                                         "dt_bias")), options["dt_softplus"],
-                               options["discretization"], leaves["initial_state"])  # fmt: skip
+        args = scan_args(leaves, options)
         y, last = autograd.scan_with_config(args, autograd.launch_config(2, 37, 6, 3, 2, args.u.device, tile=8,
                                                                          tiles_per_chunk=2))  # fmt: skip
     assert y.grad_fn is None and last.grad_fn is None
