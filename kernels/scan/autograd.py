@@ -7,6 +7,7 @@ backward recomputes everything else from those checkpoints (``kernels/scan/trito
 from __future__ import annotations
 
 import functools
+import math
 import os
 from dataclasses import dataclass
 
@@ -232,7 +233,9 @@ def _as_state(pairs: torch.Tensor, complex_: bool) -> torch.Tensor:
 
 @dataclass
 class Grads:
-    """Output buffers of the backward kernels (see ``triton_bwd.launch_backward``)."""
+    """Buffers the backward kernels write (see ``triton_bwd.launch_backward``): the gradients; the per-tile partials
+    of the per-channel ones, column sections of one (b, NT, ``part_width``) float32 tensor ``parts``; scratch
+    (``adj``, the adjoint entering each tile; ``sumdt``, Σ Δ per chunk)."""
 
     du: torch.Tensor
     ddt: torch.Tensor
@@ -245,6 +248,42 @@ class Grads:
     dD_part: torch.Tensor
     ddt_part: torch.Tensor
     dh0: torch.Tensor
+    parts: torch.Tensor
+    adj: torch.Tensor
+    sumdt: torch.Tensor
+
+
+def _carve(flat: torch.Tensor, *shapes) -> list[torch.Tensor | None]:
+    """Consecutive views of the 1-D tensor ``flat`` with the given shapes (None: no view). The backward takes its
+    buffers as views of two allocations: every allocation, zero fill, sum and cast is a launch whose host time
+    counted at long-bf16, where the host set the forward+backward's speed."""
+    present = [s for s in shapes if s is not None]
+    pieces = iter(flat.split_with_sizes([math.prod(s) for s in present] + [flat.numel() - _numel(*present)]))
+    return [None if s is None else next(pieces).view(s) for s in shapes]
+
+
+def _numel(*shapes) -> int:
+    return sum(math.prod(s) for s in shapes if s is not None)
+
+
+def _cast(t: torch.Tensor | None, like) -> torch.Tensor | None:
+    """A float32 (…[, 2]) result to the original argument's dtype; ``like`` = (dtype, is_complex, dim) or None."""
+    if t is None or like is None:
+        return None
+    dtype, cplx, dim = like
+    if cplx:
+        return torch.view_as_complex(t.contiguous()).to(dtype)
+    return (t[..., 0] if t.dim() > dim else t).to(dtype)  # a real bias next to a complex A: Re part
+
+
+def _cast_pieces(flat: torch.Tensor, shapes: list, likes: list) -> list[torch.Tensor | None]:
+    """The consecutive float32 pieces of ``flat`` (views of ``shapes``), each cast to its argument's dtype
+    (``likes``, as in :func:`_cast`): one cast of them all when every piece is a whole real tensor of one dtype."""
+    present = [(s, like) for s, like in zip(shapes, likes, strict=True) if s is not None]
+    dtypes = {like[0] for _, like in present}
+    if len(dtypes) == 1 and all(not like[1] and len(s) == like[2] for s, like in present):
+        return _carve(flat.to(dtypes.pop()), *shapes)
+    return [_cast(v, like) for v, like in zip(_carve(flat, *shapes), likes, strict=True)]
 
 
 def _forward(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
@@ -297,57 +336,43 @@ class _TritonScan(torch.autograd.Function):
         pair = (2,) if is_complex else ()
         f32 = dict(device=x.u.device, dtype=torch.float32)
         dy = torch.zeros_like(x.u) if dy is None else same_layout(dy, time_major(x.u))
-        if dlast is None:
-            chunk = torch.zeros(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
-        else:
-            chunk = torch.empty(b, cfg.bwd_n_chunks, d, n, *pair, **f32)
+
+        # zeroed: dB and dC (accumulated by atomics, (b, h, n, L[, 2])), then the chunk adjoints
+        sel = [None if likes[k] is None else (b, h, n, L, *((2,) if likes[k][1] else ())) for k in ("B", "C")]
+        chunk_shape = (b, cfg.bwd_n_chunks, d, n, *pair)
+        zeroed = torch.zeros(_numel(*sel, chunk_shape), **f32)
+        dB, dC, chunk = _carve(zeroed, *sel, chunk_shape)
+        if dlast is not None:
             chunk[:, -1] = _state_pairs(dlast, is_complex)
-
-        def sel_buffer(name):  # dB / dC accumulators, (b, h, n, L[, 2]) float32
-            if likes[name] is None:
-                return None
-            return torch.zeros(b, h, n, L, *((2,) if likes[name][1] else ()), **f32)
-
-        def part(name, *shape):
-            return None if likes[name] is None else torch.empty(b, cfg.n_tiles, *shape, **f32)
-
-        g = Grads(
-            du=torch.empty_like(x.u),
-            ddt=torch.empty_like(x.dt) if x.dt.dim() == 3 else None,
-            dz=None if x.z is None else torch.empty_like(x.z),
-            dB=sel_buffer("B"),
-            dC=sel_buffer("C"),
-            dA_part=part("A", d, n, *pair),
-            dBb_part=part("B_bias", d, n, *pair),
-            dCb_part=part("C_bias", d, n, *pair),
-            dD_part=part("D", d),
-            ddt_part=torch.empty(b, cfg.n_tiles, d, **f32),
-            dh0=torch.empty(b, d, n, *pair, **f32),
-        )
+        # not initialised: the per-tile partials (A, B_bias, C_bias per state, D and Δ per channel), dh0, scratch
+        per_state = (d, n, *pair)
+        sections = [None if likes[k] is None else per_state for k in ("A", "B_bias", "C_bias")]
+        sections += [None if likes["D"] is None else (d,), (d,)]
+        width = _numel(*sections)
+        scratch_shapes = ((b, cfg.n_tiles, width), (b, *per_state), ckpt.shape, (b, cfg.bwd_n_chunks, d))
+        parts, dh0, adj, sumdt = _carve(torch.empty(_numel(*scratch_shapes), **f32), *scratch_shapes)
+        starts = [None if s is None else _numel(*sections[:i]) for i, s in enumerate(sections)]
+        dA_p, dBb_p, dCb_p, dD_p, ddt_p = (None if at is None else parts[..., at:] for at in starts)
+        g = Grads(du=torch.empty_like(x.u), ddt=torch.empty_like(x.dt) if x.dt.dim() == 3 else None,
+                  dz=None if x.z is None else torch.empty_like(x.z), dB=dB, dC=dC, dA_part=dA_p, dBb_part=dBb_p,
+                  dCb_part=dCb_p, dD_part=dD_p, ddt_part=ddt_p, dh0=dh0, parts=parts, adj=adj,
+                  sumdt=sumdt)  # fmt: skip
         launch_backward(x, cfg, dy, ckpt, chunk, g)
 
-        def cast(t, name):  # a float32 (…[, 2]) result to the original argument's dtype
-            if t is None or likes[name] is None:
-                return None
-            dtype, cplx, dim = likes[name]
-            if cplx:
-                return torch.view_as_complex(t.contiguous()).to(dtype)
-            return (t[..., 0] if t.dim() > dim else t).to(dtype)  # a real bias next to a complex A: Re part
-
-        def per_channel(t, name):  # sum per-tile partials over (b, tiles)
-            return None if t is None else cast(t.sum((0, 1)), name)
-
-        def selective(t, name):  # (b, h, n, L[, 2]) -> (b, L, h, n)
-            return None if t is None else cast(t.movedim(3, 1), name)
-
-        ddt_channel = g.ddt_part.sum((0, 1))
-        grad_dt = g.ddt if g.ddt is not None else ddt_channel.to(likes["dt"][0])
-        grad_h0 = None if likes["h0"] is None else cast(g.dh0, "h0")
-        grad_dtb = None if likes["dt_bias"] is None else ddt_channel.to(likes["dt_bias"][0])
+        # the per-channel gradients: one sum over (b, tiles) of all partials (Δ's, the last, feeds dt_bias and a
+        # time-invariant dt)
+        totals = parts.sum((0, 1))
+        dtb = likes["dt_bias"]
+        grad_A, grad_Bb, grad_Cb, grad_D, grad_dtb = _cast_pieces(
+            totals, sections[:-1] + [dtb and (d,)], [likes[k] for k in ("A", "B_bias", "C_bias", "D", "dt_bias")]
+        )
+        grad_dt = g.ddt if x.dt.dim() == 3 else totals[-d:].to(likes["dt"][0])
+        grad_B, grad_C = (None if t is None else t.movedim(3, 1)
+                          for t in _cast_pieces(zeroed, sel, [likes["B"], likes["C"]]))  # fmt: skip
+        grad_h0 = None if likes["h0"] is None else _cast(dh0, likes["h0"])
         return (
-            g.du, grad_dt, per_channel(g.dA_part, "A"), selective(g.dB, "B"), selective(g.dC, "C"),
-            per_channel(g.dBb_part, "B_bias"), per_channel(g.dCb_part, "C_bias"), per_channel(g.dD_part, "D"),
-            g.dz, grad_dtb, grad_h0, None, None, None, None,
+            g.du, grad_dt, grad_A, grad_B, grad_C, grad_Bb, grad_Cb, grad_D, g.dz, grad_dtb, grad_h0,
+            None, None, None, None,
         )  # fmt: skip
 
 

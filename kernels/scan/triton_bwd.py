@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 import triton
 import triton.language as tl
 
@@ -143,6 +142,7 @@ def _bwd_kernel(
     NC,
     K,
     C0,
+    PW,
     BLOCK_R: tl.constexpr,
     T: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -172,7 +172,8 @@ def _bwd_kernel(
     """One program: channels [i_r·R, (i_r+1)·R) of batch row i_b over chunk i_c, tiles in reverse.
 
     Shapes as in ``_fwd_kernel``; dout, du, ddt, dz (b, L, d); dB, dC (b, h, n, L[, 2]) float32, accumulated;
-    dA/dB_bias/dC_bias partials (b, NT, d, n[, 2]); dD/ddt partials (b, NT, d); dh0 (b, d, n[, 2]).
+    the per-tile partials of dA, dB_bias, dC_bias ((d, n[, 2]) each) and dD, ddt ((d,) each) are sections of rows
+    of ``PW`` floats of one (b, NT, PW) buffer (one sum on the host reduces them all); dh0 (b, d, n[, 2]).
     chunk slot i_c holds the adjoint entering chunk i_c from the right (pass 2), or receives chunk i_c's own
     carry from zero in slot i_c − 1 (pass 1, ``LOCAL``, run on chunks 1 … NC−1 only: the first chunk's carry
     would not be used). The grid's chunk index starts at ``C0``.
@@ -244,7 +245,7 @@ def _bwd_kernel(
             y_acc = tl.zeros([BLOCK_R, T], tl.float32)
             du_acc = tl.zeros([BLOCK_R, T], tl.float32)
             ddelta = tl.zeros([BLOCK_R, T], tl.float32)
-            o_part = (i_b * NT + i_tile) * D * N * S2
+            o_part = (i_b * NT + i_tile) * PW
         o_sel = (i_b * H + i_g) * N * L + o_tt
         i_first = tl.zeros([BLOCK_R, 1], tl.int32)  # the adjoint leaving the tile is the first column
         last = o_t[None, :] == T - 1
@@ -388,7 +389,7 @@ def _bwd_kernel(
         if not LOCAL:
             if IS_COMPLEX:
                 y_acc = 2.0 * y_acc
-            o_row = (i_b * NT + i_tile) * D + o_r
+            o_row = (i_b * NT + i_tile) * PW + o_r
             if HAS_D:
                 y_acc += b_D[:, None] * b_u
                 du_acc += b_D[:, None] * b_dy
@@ -443,27 +444,24 @@ def launch_backward(x, cfg, dout, ckpt, chunk, grads):
 
     The backward's split is its own (``cfg.bwd_n_chunks`` chunks of ``cfg.bwd_tiles_per_chunk`` tiles; the
     checkpoints are per tile); ``chunk`` (b, NC, d, n[, 2]) holds d last_state in slot NC − 1 on entry;
-    ``grads`` is the record of output buffers (``du, ddt, dz, dB, dC, dA_part, dBb_part, dCb_part, dD_part,
-    ddt_part, dh0``).
+    ``grads`` is the record of the buffers the kernels write (``autograd.Grads``).
     """
     grid = (x.d // cfg.bwd_block_r, x.b, cfg.bwd_n_chunks)
     lane_v = lane_vector(x, cfg)
+    g = grads
     common = dict(
         L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, LANE_V=lane_v,
+        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, PW=g.parts.shape[-1], LANE_V=lane_v,
         NEXT_V=next_vector(lane_v, cfg.tile), STAGES=cfg.bwd_stages,
         BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
         UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,
         **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip
-    g = grads
-    adj = torch.empty_like(ckpt)  # adjoint entering each tile from the right
-    sumdt = torch.empty(x.b, cfg.bwd_n_chunks, x.d, device=ckpt.device, dtype=torch.float32)  # Σ Δ (pass 1)
     tensors = (
-        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, sumdt, adj,
+        x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, g.sumdt, g.adj,
         g.du, g.ddt, g.dz, g.dB, g.dC, g.dA_part, g.dBb_part, g.dCb_part, g.dD_part, g.ddt_part, g.dh0,
     )  # fmt: skip
     if cfg.bwd_n_chunks > 1:  # chunks 1 … NC−1: the first chunk's carry from zero would not be used
         _bwd_kernel[grid[:2] + (cfg.bwd_n_chunks - 1,)](*tensors, C0=1, LOCAL=True, **common)
-        launch_combine(x, cfg.bwd_n_chunks, chunk, sumdt, reverse=True)
+        launch_combine(x, cfg.bwd_n_chunks, chunk, g.sumdt, reverse=True)
     _bwd_kernel[grid](*tensors, C0=0, LOCAL=False, **common)
