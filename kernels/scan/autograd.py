@@ -253,16 +253,16 @@ class Grads:
     sumdt: torch.Tensor
 
 
-def _carve(flat: torch.Tensor, *shapes) -> list[torch.Tensor | None]:
+def carve(flat: torch.Tensor, *shapes) -> list[torch.Tensor | None]:
     """Consecutive views of the 1-D tensor ``flat`` with the given shapes (None: no view). The backward takes its
     buffers as views of two allocations: every allocation, zero fill, sum and cast is a launch whose host time
     counted at long-bf16, where the host set the forward+backward's speed."""
     present = [s for s in shapes if s is not None]
-    pieces = iter(flat.split_with_sizes([math.prod(s) for s in present] + [flat.numel() - _numel(*present)]))
+    pieces = iter(flat.split_with_sizes([math.prod(s) for s in present] + [flat.numel() - total_numel(*present)]))
     return [None if s is None else next(pieces).view(s) for s in shapes]
 
 
-def _numel(*shapes) -> int:
+def total_numel(*shapes) -> int:
     return sum(math.prod(s) for s in shapes if s is not None)
 
 
@@ -282,8 +282,8 @@ def _cast_pieces(flat: torch.Tensor, shapes: list, likes: list) -> list[torch.Te
     present = [(s, like) for s, like in zip(shapes, likes, strict=True) if s is not None]
     dtypes = {like[0] for _, like in present}
     if len(dtypes) == 1 and all(not like[1] and len(s) == like[2] for s, like in present):
-        return _carve(flat.to(dtypes.pop()), *shapes)
-    return [_cast(v, like) for v, like in zip(_carve(flat, *shapes), likes, strict=True)]
+        return carve(flat.to(dtypes.pop()), *shapes)
+    return [_cast(v, like) for v, like in zip(carve(flat, *shapes), likes, strict=True)]
 
 
 def _forward(u, dt, A, B, C, B_bias, C_bias, D, z, dt_bias, initial_state, h, dt_softplus, zoh, cfg):
@@ -340,18 +340,18 @@ class _TritonScan(torch.autograd.Function):
         # zeroed: dB and dC (accumulated by atomics, (b, h, n, L[, 2])), then the chunk adjoints
         sel = [None if likes[k] is None else (b, h, n, L, *((2,) if likes[k][1] else ())) for k in ("B", "C")]
         chunk_shape = (b, cfg.bwd_n_chunks, d, n, *pair)
-        zeroed = torch.zeros(_numel(*sel, chunk_shape), **f32)
-        dB, dC, chunk = _carve(zeroed, *sel, chunk_shape)
+        zeroed = torch.zeros(total_numel(*sel, chunk_shape), **f32)
+        dB, dC, chunk = carve(zeroed, *sel, chunk_shape)
         if dlast is not None:
             chunk[:, -1] = _state_pairs(dlast, is_complex)
         # not initialised: the per-tile partials (A, B_bias, C_bias per state, D and Δ per channel), dh0, scratch
         per_state = (d, n, *pair)
         sections = [None if likes[k] is None else per_state for k in ("A", "B_bias", "C_bias")]
         sections += [None if likes["D"] is None else (d,), (d,)]
-        width = _numel(*sections)
+        width = total_numel(*sections)
         scratch_shapes = ((b, cfg.n_tiles, width), (b, *per_state), ckpt.shape, (b, cfg.bwd_n_chunks, d))
-        parts, dh0, adj, sumdt = _carve(torch.empty(_numel(*scratch_shapes), **f32), *scratch_shapes)
-        starts = [None if s is None else _numel(*sections[:i]) for i, s in enumerate(sections)]
+        parts, dh0, adj, sumdt = carve(torch.empty(total_numel(*scratch_shapes), **f32), *scratch_shapes)
+        starts = [None if s is None else total_numel(*sections[:i]) for i, s in enumerate(sections)]
         dA_p, dBb_p, dCb_p, dD_p, ddt_p = (None if at is None else parts[..., at:] for at in starts)
         g = Grads(du=torch.empty_like(x.u), ddt=torch.empty_like(x.dt) if x.dt.dim() == 3 else None,
                   dz=None if x.z is None else torch.empty_like(x.z), dB=dB, dC=dC, dA_part=dA_p, dBb_part=dBb_p,

@@ -9,14 +9,13 @@ C_bias and dt_bias; the Triton function owns everything of the sequence's size.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 import triton
 
-from kernels.scan.autograd import interpreting, same_layout, time_major
+from kernels.scan.autograd import carve, interpreting, same_layout, time_major, total_numel
 from kernels.scan.contract import ScanArgs
 
 
@@ -52,44 +51,46 @@ def lti_config(n: int, device: torch.device, **overrides) -> LTIConfig:
     return LTIConfig(block_n=block_n, **{**base, **overrides})
 
 
-@dataclass
-class Operators:
-    """Per-channel operators of the chunked convolution (float32 / complex64)."""
+class _Operators(torch.autograd.Function):
+    """(Δ (d,), A, B̃ = B_bias, C̃ = C_bias (d, n), all of A's dtype) -> the chunked convolution's operators for chunks
+    of T steps, the last one of r, as the kernels take them (float32, complex ones as (…, 2) pairs): Toepᵀ (d, T, T),
+    W (d, T, n) = Ā^{T−1−k} B̄, V (d, n, T) = C Ā^{t+1}, P = Ā^T (d, n) and Ā^r (d, n); C = κ C̃ and
+    Toepᵀ[k, t] = K[t − k] with K[m] = Re Σ_n C B̄ Ā^m.
 
-    toep_t: torch.Tensor  # (d, T, T): [c, k, t] = K[c, t − k] for t ≥ k, else 0
-    W: torch.Tensor  # (d, T, n): input k of a chunk -> its end state, Ā^{T−1−k} B̄
-    V: torch.Tensor  # (d, n, T): entering state -> output t, κ C̃ Ā^{t+1}
-    P: torch.Tensor  # (d, n): Ā^T
-    powers: torch.Tensor  # (d, T + 1, n): Ā^m
-    B_bar: torch.Tensor  # (d, n)
+    One Triton program per channel builds them (``triton_lti._operators_kernel``) and one computes ∂Δ, ∂A, ∂B̃, ∂C̃
+    from their gradients: the same operators in torch ops took ~60 launches forward and ~100 backward (autograd's
+    complex formulas, conjugate copies included), whose host time set s4d-fp32's speed."""
 
+    @staticmethod
+    def forward(ctx, delta, A, B_bias, C_bias, zoh, T, r):
+        from kernels.scan.triton_lti import launch_operators
 
-@functools.cache
-def _toeplitz_index(T: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """For a [k, t] tile: the lag t − k (clamped at 0) and 1.0 where t ≥ k, else 0.0 (cached: built once)."""
-    lag = torch.arange(T, device=device)
-    lag = lag[None, :] - lag[:, None]
-    return lag.clamp(min=0), (lag >= 0).float()
+        d, n = A.shape
+        complex_ = A.is_complex()
+        pair = (2,) if complex_ else ()
+        inputs = [_as_pairs(t) for t in (delta, A, B_bias, C_bias)]
+        shapes = ((d, T, T), (d, T, n, *pair), (d, n, T, *pair), (d, n, *pair), (d, n, *pair))
+        outputs = carve(torch.empty(total_numel(*shapes), device=A.device, dtype=torch.float32), *shapes)
+        launch_operators(*inputs, outputs, n, r, T, complex_, zoh)
+        ctx.save_for_backward(*inputs)
+        ctx.sizes = (n, r, T, complex_, zoh)
+        ctx.set_materialize_grads(False)
+        return tuple(outputs)
 
+    @staticmethod
+    def backward(ctx, *grads):
+        from kernels.scan.triton_lti import launch_operators_backward
 
-def operators(delta, A, B_bias, C_bias, zoh: bool, T: int) -> Operators:
-    """Build the operators from Δ (d,), A, B̃ = B_bias, C̃ = C_bias (d, n); differentiable in all of them. About 20
-    small tensor ops: on a GPU their launches are part of the time-invariant path's cost."""
-    complex_ = A.is_complex()
-    dtype = torch.complex64 if complex_ else torch.float32
-    A = A.to(dtype)
-    a = delta.float()[:, None] * A
-    steps = torch.arange(T + 1, device=A.device, dtype=torch.float32)
-    powers = torch.exp(steps[None, :, None] * a[:, None, :])  # (d, T + 1, n)
-    B_bar = (torch.expm1(a) / A if zoh else delta.float()[:, None].to(dtype)) * B_bias.to(dtype)
-    kappa = 2.0 if complex_ else 1.0
-    C = kappa * C_bias.to(dtype)
-    taps = torch.einsum("dmn,dn->dm", powers[:, :T], C * B_bar)
-    lag, causal = _toeplitz_index(T, A.device)
-    toep_t = (taps.real if complex_ else taps)[:, lag] * causal
-    W = powers[:, :T].flip(1) * B_bar[:, None]
-    V = (C[:, None] * powers[:, 1:]).transpose(1, 2)
-    return Operators(toep_t, W, V, powers[:, T], powers, B_bar)
+        delta, A, B_bias, C_bias = ctx.saved_tensors
+        n, r, T, complex_, zoh = ctx.sizes
+        d = delta.shape[0]
+        pair = (2,) if complex_ else ()
+        shapes = ((d, n, *pair), (d, n, *pair), (d, n, *pair), (d,))  # pairs first: their offsets stay even
+        *g_coefficients, g_delta = carve(torch.empty(total_numel(*shapes), device=A.device, dtype=torch.float32),
+                                         *shapes)  # fmt: skip
+        grads = [None if g is None else g.contiguous() for g in grads]
+        launch_operators_backward(delta, A, B_bias, C_bias, grads, (g_delta, *g_coefficients), n, r, T, complex_, zoh)
+        return g_delta, *(_from_pairs(g, complex_) for g in g_coefficients), None, None, None
 
 
 def _as_pairs(x: torch.Tensor) -> torch.Tensor:
@@ -102,7 +103,7 @@ def _from_pairs(x: torch.Tensor, complex_: bool) -> torch.Tensor:
 
 class _LTIScan(torch.autograd.Function):
     """(u, z, Toepᵀ, W, V, P, D, h0) -> (y (b, L, d), state entering the last chunk (b, d, n)); the gate z (or
-    None) is laid out like u."""
+    None) is laid out like u; the operators are ``_Operators``' float32 tensors, complex ones as (…, 2) pairs."""
 
     @staticmethod
     def forward(ctx, u, z, toep_t, W, V, P, D, h0, cfg):
@@ -110,7 +111,7 @@ class _LTIScan(torch.autograd.Function):
 
         b, L, d = u.shape
         n = P.shape[1]
-        is_complex = P.is_complex()
+        is_complex = P.dim() == 3  # (d, n, 2) pairs
         pair = (2,) if is_complex else ()
         n_chunks = -(-L // cfg.tile)
         n_groups = -(-n_chunks // cfg.group)
@@ -120,7 +121,7 @@ class _LTIScan(torch.autograd.Function):
         e_last = torch.empty(b, d, n, *pair, **f32)
         y = torch.empty_like(u)
         y_pre = None if z is None else torch.empty_like(u, dtype=torch.float32)  # before the gate, for ∂z
-        ops = [_as_pairs(t) for t in (toep_t, W, V, P)]
+        ops = (toep_t, W, V, P)
         D32 = None if D is None else D.float().contiguous()
         launch_lti_forward(u, y, z, y_pre, *ops, D32, ck, e_last, n, n_chunks, n_groups, cfg, is_complex)
         ctx.save_for_backward(u, z, y_pre, *ops, D32, ck)
@@ -142,20 +143,17 @@ class _LTIScan(torch.autograd.Function):
         du = torch.empty_like(dy, dtype=u.dtype)
         dz = None if z is None else torch.empty_like(dy, dtype=z.dtype)
         de_last = torch.zeros(b, d, n, *pair, **f32) if de_last is None else _as_pairs(de_last)
-        n_parts = -(-b // cfg.bwd_batch)
-        parts = (
-            torch.empty(n_parts, d, T, T, **f32),
-            torch.empty(n_parts, d, T, n, *pair, **f32),
-            torch.empty(n_parts, d, n, T, *pair, **f32),
-            torch.empty(n_parts, d, n, *pair, **f32),
-            None if D_dtype is None else torch.empty(n_parts, d, **f32),
-        )
+        # one (⌈b / bwd_batch⌉, PW) buffer of per-program partial sums, a section per operator: one sum reduces all
+        sections = ((d, T, T), (d, T, n, *pair), (d, n, T, *pair), (d, n, *pair), None if D_dtype is None else (d,))
+        starts = [total_numel(*sections[:i]) for i in range(len(sections))]
+        parts = torch.empty(-(-b // cfg.bwd_batch), total_numel(*sections), **f32)
         dh0 = torch.empty(b, d, n, *pair, **f32)
-        launch_lti_backward(u, dy, du, z, y_pre, dz, toep_t, W, V, P, D32, ck, de_last, parts, dh0, n, n_chunks,
-                            n_groups, cfg, is_complex)  # fmt: skip
-        d_toep, dW, dV, dP, dD = (None if t is None else t.sum(0) for t in parts)
+        launch_lti_backward(u, dy, du, z, y_pre, dz, toep_t, W, V, P, D32, ck, de_last,
+                            [None if s is None else parts[:, at:] for s, at in zip(sections, starts, strict=True)],
+                            dh0, n, n_chunks, n_groups, cfg, is_complex)  # fmt: skip
+        d_toep, dW, dV, dP, dD = carve(parts.sum(0), *sections)
         return (
-            du, dz, d_toep, _from_pairs(dW, is_complex), _from_pairs(dV, is_complex), _from_pairs(dP, is_complex),
+            du, dz, d_toep, dW, dV, dP,
             None if D_dtype is None else dD.to(D_dtype),
             None if h0_dtype is None else _from_pairs(dh0, is_complex).to(h0_dtype),
             None,
@@ -167,15 +165,18 @@ def scan_lti(args: ScanArgs, cfg: LTIConfig) -> tuple[torch.Tensor, torch.Tensor
     b, L, d, n, _ = args.sizes
     dt = args.dt if args.dt_bias is None else args.dt + args.dt_bias
     delta = F.softplus(dt.float()) if args.dt_softplus else dt.float()
-    ops = operators(delta, args.A, args.B_bias, args.C_bias, args.discretization == "zoh", cfg.tile)
+    n_chunks = -(-L // cfg.tile)
+    r = L - (n_chunks - 1) * cfg.tile  # steps in the last chunk
+    dtype = torch.complex64 if args.is_complex else torch.float32
+    toep_t, W, V, P, P_r = _Operators.apply(delta, args.A.to(dtype), args.B_bias.to(dtype), args.C_bias.to(dtype),
+                                            args.discretization == "zoh", cfg.tile, r)  # fmt: skip
     u = same_layout(args.u, args.u.is_cuda or time_major(args.u))
     z = None if args.z is None else same_layout(args.z, time_major(u))
-    y, e_last = _LTIScan.apply(u, z, ops.toep_t, ops.W, ops.V, ops.P, args.D, args.initial_state, cfg)
-    # the state after the last step: the last chunk's r steps applied to the state entering it
-    start = (-(-L // cfg.tile) - 1) * cfg.tile
-    r = L - start
-    tail = args.u[:, start:].float().to(ops.W.dtype)  # (b, r, d)
-    to_end = ops.powers[:, :r].flip(1) * ops.B_bar[:, None]  # (d, r, n): Ā^{r−1−k} B̄
-    last = torch.einsum("brd,drn->bdn", tail, to_end) + ops.powers[:, r] * e_last
+    y, e_last = _LTIScan.apply(u, z, toep_t, W, V, P, args.D, args.initial_state, cfg)
+    # the state after the last step: the last chunk's r steps (W's last r rows, Ā^{r−1−k} B̄) applied to the state
+    # entering it
+    tail = args.u[:, L - r :].to(dtype)  # (b, r, d)
+    W, P_r = _from_pairs(W, args.is_complex), _from_pairs(P_r, args.is_complex)
+    last = torch.bmm(tail.permute(2, 0, 1), W[:, cfg.tile - r :]).transpose(0, 1) + P_r * e_last
     state_dtype = args.A.dtype if args.is_complex else torch.float32
     return y, last.to(state_dtype)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from kernels.scan.triton_fwd import _combine_complex, _combine_real
+from kernels.scan.triton_fwd import _combine_complex, _combine_real, _expm1
 
 
 @triton.jit
@@ -148,14 +148,15 @@ def _lti_fwd_kernel(
 def _lti_bwd_kernel(
     p_u, p_dy, p_du, p_z, p_ypre, p_dz, p_toep, p_w, p_v, p_p, p_D, p_ck, p_delast,
     p_dtoep, p_dw, p_dv, p_dp, p_dD, p_dh0,
-    batch, L, n, n_chunks, n_groups, s_ub, s_uc, s_ul, s_gb, s_gc, s_gl,
+    batch, L, n, n_chunks, n_groups, s_ub, s_uc, s_ul, s_gb, s_gc, s_gl, PW,
     T: tl.constexpr, GC: tl.constexpr, BN: tl.constexpr, BATCH: tl.constexpr,
     IS_COMPLEX: tl.constexpr, HAS_D: tl.constexpr, HAS_Z: tl.constexpr, PREC: tl.constexpr,
 ):  # fmt: skip
     """Gradients of one channel (program axis 0) over ``BATCH`` batch rows (axis 1): ∂u and ∂h0 per row, and one
-    partial sum of ∂Toepᵀ, ∂W, ∂V, ∂P, ∂D per program. ``p_dy``, ``p_du`` and with ``HAS_Z`` the gate's ``p_z``,
-    ``p_ypre`` (the forward's ungated output) and ``p_dz`` share the strides ``s_g*``; ``p_delast`` is the gradient
-    of the state entering the last chunk."""
+    partial sum of ∂Toepᵀ, ∂W, ∂V, ∂P, ∂D per program: row ``program_id(1)`` of a (⌈b / BATCH⌉, PW) buffer holds
+    them all, each operator's (d, …) section at the offset its pointer carries. ``p_dy``, ``p_du`` and with
+    ``HAS_Z`` the gate's ``p_z``, ``p_ypre`` (the forward's ungated output) and ``p_dz`` share the strides ``s_g*``;
+    ``p_delast`` is the gradient of the state entering the last chunk."""
     c = tl.program_id(0)
     d = tl.num_programs(0)
     pb = tl.program_id(1)
@@ -238,13 +239,179 @@ def _lti_bwd_kernel(
                     dh_re = _row(de_re, rows, 0) + p_re * _row(g_re, rows, 0)
                 tl.store(p_du + o_row_g + tau * s_gl, dU.to(p_du.dtype.element_ty), mask=m)
             _store_pair(p_dh0, o_row_state, dh_re, dh_im, m_n, IS_COMPLEX)
-    o_part = (pb * d + c).to(tl.int64)
-    tl.store(p_dtoep + o_part * T * T + o_t[:, None] * T + o_t[None, :], acc_toep)
-    _store_pair(p_dw, o_part * T * n + o_t[:, None] * n + o_n[None, :], acc_w_re, acc_w_im, m_n[None, :], IS_COMPLEX)
-    _store_pair(p_dv, o_part * n * T + o_n[:, None] * T + o_t[None, :], acc_v_re, acc_v_im, m_n[:, None], IS_COMPLEX)
-    _store_pair(p_dp, o_part * n + o_n, acc_p_re, acc_p_im, m_n, IS_COMPLEX)
+    row = pb.to(tl.int64) * PW  # this program's partial sums: row pb of the (⌈b / BATCH⌉, PW) buffer
+    tl.store(p_dtoep + row + c * T * T + o_t[:, None] * T + o_t[None, :], acc_toep)
+    _store_pair(p_dw + row, c * T * n + o_t[:, None] * n + o_n[None, :], acc_w_re, acc_w_im, m_n[None, :], IS_COMPLEX)
+    _store_pair(p_dv + row, c * n * T + o_n[:, None] * T + o_t[None, :], acc_v_re, acc_v_im, m_n[:, None], IS_COMPLEX)
+    _store_pair(p_dp + row, c * n + o_n, acc_p_re, acc_p_im, m_n, IS_COMPLEX)
     if HAS_D:
-        tl.store(p_dD + o_part, tl.sum(acc_D, 0))
+        tl.store(p_dD + row + c, tl.sum(acc_D, 0))
+
+
+@triton.jit
+def _load_c(ptr, offsets, mask, IS_COMPLEX: tl.constexpr):
+    """(real, imaginary) parts at element ``offsets``; a real tensor's imaginary part is 0."""
+    re, im = _load_pair(ptr, offsets, mask, IS_COMPLEX)
+    return re, im if IS_COMPLEX else re * 0.0
+
+
+@triton.jit
+def _powers(m, a_re, a_im):
+    """Ā^m = exp(m·a) for a [BN] exponent a = ΔA and steps m (a [T, 1] tile or a scalar): (real, imaginary)."""
+    r = tl.exp(m * a_re)
+    return r * tl.cos(m * a_im), r * tl.sin(m * a_im)
+
+
+@triton.jit
+def _channel_coefficients(p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX: tl.constexpr, ZOH: tl.constexpr):
+    """Channel c's Δ, A, B̃, a = ΔA, e = e^a − 1 (zero-order hold), B̄ and C = κ C̃, [BN] (real, imaginary) parts;
+    the padded states get A = −1 and B̃ = C̃ = 0 (their operators are 0)."""
+    delta = tl.load(p_delta + c)
+    ar, ai = _load_c(p_A, c * n + o_n, m_n, IS_COMPLEX)
+    ar = tl.where(m_n, ar, -1.0)
+    br, bi = _load_c(p_Bb, c * n + o_n, m_n, IS_COMPLEX)
+    cr, ci = _load_c(p_Cb, c * n + o_n, m_n, IS_COMPLEX)
+    a_re, a_im = delta * ar, delta * ai
+    if ZOH:  # e^a − 1 without cancellation: (e^{a_re} − 1)·cos(a_im) − 2 sin²(a_im / 2) + i·e^{a_re}·sin(a_im)
+        s_half = tl.sin(0.5 * a_im)
+        e_re = _expm1(a_re) * tl.cos(a_im) - 2.0 * s_half * s_half
+        e_im = tl.exp(a_re) * tl.sin(a_im)
+        inv = 1.0 / (ar * ar + ai * ai)  # e / A
+        s_re, s_im = (e_re * ar + e_im * ai) * inv, (e_im * ar - e_re * ai) * inv
+    else:
+        e_re, e_im = a_re * 0.0, a_re * 0.0
+        s_re, s_im = delta + a_re * 0.0, a_re * 0.0
+    kappa = 2.0 if IS_COMPLEX else 1.0
+    return (delta, ar, ai, br, bi, a_re, a_im, e_re, e_im, s_re * br - s_im * bi, s_re * bi + s_im * br,
+            kappa * cr, kappa * ci)  # fmt: skip
+
+
+@triton.jit
+def _operators_kernel(p_delta, p_A, p_Bb, p_Cb, p_toep, p_w, p_v, p_p, p_pr, n, r,
+                      T: tl.constexpr, BN: tl.constexpr, IS_COMPLEX: tl.constexpr, ZOH: tl.constexpr):  # fmt: skip
+    """Channel c's operators (program axis 0) from Δ (d,), A, B̃, C̃ (d, n[, 2]): Toepᵀ (d, T, T) with
+    Toepᵀ[k, t] = K[t − k], K[m] = Re Σ C B̄ Ā^m; W (d, T, n[, 2]) = Ā^{T−1−k} B̄; V (d, n, T[, 2]) = C Ā^{t+1};
+    P = Ā^T and Ā^r (d, n[, 2]), r the last chunk's steps."""
+    c = tl.program_id(0)
+    o_n = tl.arange(0, BN)
+    m_n = o_n < n
+    o_t = tl.arange(0, T)
+    m_tn = m_n[None, :] & (o_t[:, None] >= 0)
+    _, _, _, _, _, a_re, a_im, _, _, bb_re, bb_im, cc_re, cc_im = _channel_coefficients(
+        p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX, ZOH)  # fmt: skip
+    m = o_t[:, None].to(tl.float32)
+    pw_re, pw_im = _powers(m, a_re[None, :], a_im[None, :])  # [T, BN]: Ā^m
+    q_re, q_im = cc_re * bb_re - cc_im * bb_im, cc_re * bb_im + cc_im * bb_re
+    taps = tl.sum(q_re[None, :] * pw_re - q_im[None, :] * pw_im, 1)  # [T]
+    o_kt = tl.arange(0, T * T)
+    lag = o_kt % T - o_kt // T  # [k, t] flattened: t − k
+    tl.store(p_toep + c * T * T + o_kt, tl.where(lag >= 0, tl.gather(taps, tl.maximum(lag, 0), 0), 0.0))
+    w_re, w_im = _powers(T - 1.0 - m, a_re[None, :], a_im[None, :])
+    _store_pair(p_w, c * T * n + o_t[:, None] * n + o_n[None, :], w_re * bb_re[None, :] - w_im * bb_im[None, :],
+                w_re * bb_im[None, :] + w_im * bb_re[None, :], m_tn, IS_COMPLEX)  # fmt: skip
+    v_re, v_im = _powers(m + 1.0, a_re[None, :], a_im[None, :])
+    _store_pair(p_v, c * n * T + o_n[None, :] * T + o_t[:, None], v_re * cc_re[None, :] - v_im * cc_im[None, :],
+                v_re * cc_im[None, :] + v_im * cc_re[None, :], m_tn, IS_COMPLEX)  # fmt: skip
+    P_re, P_im = _powers(T * 1.0, a_re, a_im)
+    _store_pair(p_p, c * n + o_n, P_re, P_im, m_n, IS_COMPLEX)
+    Pr_re, Pr_im = _powers(r * 1.0, a_re, a_im)
+    _store_pair(p_pr, c * n + o_n, Pr_re, Pr_im, m_n, IS_COMPLEX)
+
+
+@triton.jit
+def _weighted_sums(x_re, x_im, m):
+    """Σ over a [T, BN] tile's rows of x and of m·x, [BN] each: (Σ re, Σ im, Σ m·re, Σ m·im)."""
+    return tl.sum(x_re, 0), tl.sum(x_im, 0), tl.sum(m * x_re, 0), tl.sum(m * x_im, 0)
+
+
+@triton.jit
+def _operators_bwd_kernel(p_delta, p_A, p_Bb, p_Cb, p_gtoep, p_gw, p_gv, p_gp, p_gpr, p_gdelta, p_gA, p_gBb, p_gCb,
+                          n, r, T: tl.constexpr, BN: tl.constexpr, IS_COMPLEX: tl.constexpr, ZOH: tl.constexpr,
+                          HAS_GTOEP: tl.constexpr, HAS_GW: tl.constexpr, HAS_GV: tl.constexpr, HAS_GP: tl.constexpr,
+                          HAS_GPR: tl.constexpr):  # fmt: skip
+    """∂Δ, ∂A, ∂B̃, ∂C̃ of channel c (program axis 0) from the operators' gradients (``_operators_kernel``'s
+    outputs; absent ones are 0). PyTorch's complex convention: an output's gradient times the conjugate of its
+    derivative; every operator grows from Ā^m = exp(m·a), so each adds Σ_m m·conj(Ā^m)·∂Ā^m to ∂a."""
+    c = tl.program_id(0)
+    o_n = tl.arange(0, BN)
+    m_n = o_n < n
+    o_t = tl.arange(0, T)
+    m_tn = m_n[None, :] & (o_t[:, None] >= 0)
+    delta, ar, ai, br, bi, a_re, a_im, e_re, e_im, bb_re, bb_im, cc_re, cc_im = _channel_coefficients(
+        p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX, ZOH)  # fmt: skip
+    m = o_t[:, None].to(tl.float32)
+    zero = a_re * 0.0
+    gq_re, gq_im, ga_re, ga_im, gbb_re, gbb_im, gc_re, gc_im = zero, zero, zero, zero, zero, zero, zero, zero
+    if HAS_GTOEP:  # ∂K[m] = Σ_k ∂Toepᵀ[k, k + m]; K[m] = Re Σ q Ā^m
+        kk = o_t[None, :]
+        g_taps = tl.sum(tl.load(p_gtoep + c * T * T + kk * (T + 1) + o_t[:, None], mask=kk + o_t[:, None] < T,
+                                other=0.0), 1)  # fmt: skip
+        pw_re, pw_im = _powers(m, a_re[None, :], a_im[None, :])
+        s_re, s_im, sm_re, sm_im = _weighted_sums(g_taps[:, None] * pw_re, -g_taps[:, None] * pw_im, m)
+        q_re, q_im = cc_re * bb_re - cc_im * bb_im, cc_re * bb_im + cc_im * bb_re
+        gq_re, gq_im = s_re, s_im
+        ga_re, ga_im = q_re * sm_re + q_im * sm_im, q_re * sm_im - q_im * sm_re  # conj(q)·Σ m·∂K conj(Ā^m)
+    if HAS_GW:  # W[k] = Ā^{T−1−k} B̄
+        g_re, g_im = _load_c(p_gw, c * T * n + o_t[:, None] * n + o_n[None, :], m_tn, IS_COMPLEX)
+        mw = T - 1.0 - m
+        w_re, w_im = _powers(mw, a_re[None, :], a_im[None, :])
+        s_re, s_im, sm_re, sm_im = _weighted_sums(g_re * w_re + g_im * w_im, g_im * w_re - g_re * w_im, mw)
+        gbb_re, gbb_im = s_re, s_im
+        ga_re, ga_im = ga_re + bb_re * sm_re + bb_im * sm_im, ga_im + bb_re * sm_im - bb_im * sm_re
+    if HAS_GV:  # V[:, t] = C Ā^{t+1}
+        g_re, g_im = _load_c(p_gv, c * n * T + o_n[None, :] * T + o_t[:, None], m_tn, IS_COMPLEX)
+        v_re, v_im = _powers(m + 1.0, a_re[None, :], a_im[None, :])
+        s_re, s_im, sm_re, sm_im = _weighted_sums(g_re * v_re + g_im * v_im, g_im * v_re - g_re * v_im, m + 1.0)
+        gc_re, gc_im = s_re, s_im
+        ga_re, ga_im = ga_re + cc_re * sm_re + cc_im * sm_im, ga_im + cc_re * sm_im - cc_im * sm_re
+    if HAS_GP:  # P = Ā^T
+        g_re, g_im = _load_c(p_gp, c * n + o_n, m_n, IS_COMPLEX)
+        P_re, P_im = _powers(T * 1.0, a_re, a_im)
+        ga_re, ga_im = ga_re + T * (g_re * P_re + g_im * P_im), ga_im + T * (g_im * P_re - g_re * P_im)
+    if HAS_GPR:  # Ā^r
+        g_re, g_im = _load_c(p_gpr, c * n + o_n, m_n, IS_COMPLEX)
+        P_re, P_im = _powers(r * 1.0, a_re, a_im)
+        ga_re, ga_im = ga_re + r * (g_re * P_re + g_im * P_im), ga_im + r * (g_im * P_re - g_re * P_im)
+    # q = C B̄
+    gc_re, gc_im = gc_re + gq_re * bb_re + gq_im * bb_im, gc_im + gq_im * bb_re - gq_re * bb_im
+    gbb_re, gbb_im = gbb_re + gq_re * cc_re + gq_im * cc_im, gbb_im + gq_im * cc_re - gq_re * cc_im
+    kappa = 2.0 if IS_COMPLEX else 1.0
+    inv = 1.0 / (ar * ar + ai * ai)
+    if ZOH:  # B̄ = (e / A)·B̃: ∂B̃ = ∂B̄ conj(e / A), ∂a += ∂B̄ conj(e^a B̃ / A), ∂A += −∂B̄ conj(e B̃ / A²)
+        s_re, s_im = (e_re * ar + e_im * ai) * inv, (e_im * ar - e_re * ai) * inv  # e / A
+        gB_re, gB_im = gbb_re * s_re + gbb_im * s_im, gbb_im * s_re - gbb_re * s_im
+        x_re, x_im = (s_re + inv * ar) * br - (s_im - inv * ai) * bi, (s_re + inv * ar) * bi + (s_im - inv * ai) * br
+        ga_re, ga_im = ga_re + gbb_re * x_re + gbb_im * x_im, ga_im + gbb_im * x_re - gbb_re * x_im
+        y_re, y_im = s_re * br - s_im * bi, s_re * bi + s_im * br  # e B̃ / A, then / A
+        y_re, y_im = (y_re * ar + y_im * ai) * inv, (y_im * ar - y_re * ai) * inv
+        gA_re, gA_im = -(gbb_re * y_re + gbb_im * y_im), -(gbb_im * y_re - gbb_re * y_im)
+        gdelta = tl.sum(tl.where(m_n, ga_re * ar + ga_im * ai, 0.0), 0)
+    else:  # B̄ = Δ·B̃
+        gB_re, gB_im = gbb_re * delta, gbb_im * delta
+        gA_re, gA_im = zero, zero
+        gdelta = tl.sum(tl.where(m_n, ga_re * ar + ga_im * ai + gbb_re * br + gbb_im * bi, 0.0), 0)
+    # a = Δ·A
+    _store_pair(p_gA, c * n + o_n, gA_re + ga_re * delta, gA_im + ga_im * delta, m_n, IS_COMPLEX)
+    _store_pair(p_gBb, c * n + o_n, gB_re, gB_im, m_n, IS_COMPLEX)
+    _store_pair(p_gCb, c * n + o_n, kappa * gc_re, kappa * gc_im, m_n, IS_COMPLEX)
+    tl.store(p_gdelta + c, gdelta)
+
+
+def launch_operators(delta, A, B_bias, C_bias, outputs, n, r, T, is_complex, zoh):
+    """``outputs`` = (Toepᵀ, W, V, P, Ā^r) buffers; inputs (d,) and (d, n[, 2]) float32, contiguous."""
+    _operators_kernel[(delta.shape[0],)](
+        delta, A, B_bias, C_bias, *outputs, n, r, T=T, BN=max(16, triton.next_power_of_2(n)), IS_COMPLEX=is_complex,
+        ZOH=zoh, num_warps=4,
+    )  # fmt: skip
+
+
+def launch_operators_backward(delta, A, B_bias, C_bias, grads, outputs, n, r, T, is_complex, zoh):
+    """``grads`` = the operators' gradients (None for an absent one), ``outputs`` = (∂Δ, ∂A, ∂B̃, ∂C̃) buffers."""
+    flags = {f"HAS_G{k}": g is not None for k, g in zip(("TOEP", "W", "V", "P", "PR"), grads, strict=True)}
+    _operators_bwd_kernel[(delta.shape[0],)](
+        delta, A, B_bias, C_bias, *grads, *outputs, n, r, T=T, BN=max(16, triton.next_power_of_2(n)),
+        IS_COMPLEX=is_complex, ZOH=zoh, **flags, num_warps=4,
+    )  # fmt: skip
 
 
 def _strides(x):
@@ -276,12 +443,12 @@ def launch_lti_forward(u, y, z, y_pre, toep, w, v, p, D, ck, e_last, n, n_chunks
 
 def launch_lti_backward(u, dy, du, z, y_pre, dz, toep, w, v, p, D, ck, de_last, parts, dh0, n, n_chunks, n_groups,
                         cfg, is_complex):  # fmt: skip
-    """``parts`` = (∂Toepᵀ, ∂W, ∂V, ∂P, ∂D) partial-sum buffers with a leading axis of ⌈b / bwd_batch⌉; ``z``,
+    """``parts`` = (∂Toepᵀ, ∂W, ∂V, ∂P, ∂D) partial sums: column sections of one (⌈b / bwd_batch⌉, PW) buffer; ``z``,
     ``y_pre``, ``dz`` laid out like dy (None without a gate)."""
     b, L, d = u.shape
     _lti_bwd_kernel[(d, triton.cdiv(b, cfg.bwd_batch))](
         u, dy, du, z, y_pre, dz, toep, w, v, p, D, ck, de_last, *parts, dh0, b, L, n, n_chunks, n_groups,
-        *_strides(u), *_same_strides(dy, du, z, y_pre, dz), T=cfg.tile, GC=cfg.group, BN=cfg.block_n,
-        BATCH=cfg.bwd_batch, IS_COMPLEX=is_complex, HAS_D=D is not None, HAS_Z=z is not None, PREC=cfg.precision,
-        num_warps=cfg.bwd_num_warps,
+        *_strides(u), *_same_strides(dy, du, z, y_pre, dz), parts[0].stride(0), T=cfg.tile, GC=cfg.group,
+        BN=cfg.block_n, BATCH=cfg.bwd_batch, IS_COMPLEX=is_complex, HAS_D=D is not None, HAS_Z=z is not None,
+        PREC=cfg.precision, num_warps=cfg.bwd_num_warps,
     )  # fmt: skip

@@ -362,3 +362,60 @@ def test_time_invariant_path_is_taken():
         args = check_scan_args(*(tensors[k] for k in ("u", "dt", "A", "B", "C", "B_bias", "C_bias", "D", "z")),
                                tensors["dt_bias"], True, "zoh", tensors["initial_state"])  # fmt: skip
         assert lti_applies(args) is expected
+
+
+def _operators_float64(delta, A, B_bias, C_bias, zoh, T, r):
+    """The time-invariant path's operators by their definitions (kernels/scan/README.md), in torch ops that
+    autograd differentiates: (Toepᵀ, W, V, P, Ā^r), complex ones as complex tensors."""
+    powers = torch.exp(torch.arange(T + 1, dtype=torch.float64)[None, :, None] * (delta[:, None] * A)[:, None, :])
+    B_bar = (torch.expm1(delta[:, None] * A) / A if zoh else delta[:, None]) * B_bias
+    C = (2.0 if A.is_complex() else 1.0) * C_bias
+    taps = torch.einsum("dmn,dn->dm", powers[:, :T], C * B_bar)
+    taps = taps.real if A.is_complex() else taps
+    lag = torch.arange(T)[None, :] - torch.arange(T)[:, None]  # [k, t] = t − k
+    toep_t = torch.where(lag >= 0, taps[:, lag.clamp(min=0)], 0.0)
+    W = torch.stack([powers[:, T - 1 - k] * B_bar for k in range(T)], 1)
+    V = torch.stack([C * powers[:, t + 1] for t in range(T)], 2)
+    return toep_t, W, V, powers[:, T], powers[:, r]
+
+
+@pytest.mark.parametrize("complex_a", [True, False], ids=["complex", "real"])
+@pytest.mark.parametrize("zoh", [True, False], ids=["zoh", "euler"])
+@pytest.mark.parametrize("used", [(0, 1, 2, 3, 4), (0, 1)], ids=["all-outputs", "toep-and-W-only"])
+def test_time_invariant_operators_match_float64(complex_a, zoh, used):
+    """The operators' Triton kernels (``lti._Operators``, forward and backward) against their definitions in float64,
+    with n not a power of two, the last chunk shorter than the others (r < T) and outputs left out of the loss (their
+    gradients None)."""
+    from kernels.scan.lti import _Operators
+
+    g = torch.Generator().manual_seed(3)
+    d, n, T, r = 3, 5, 8, 3
+
+    def randn(*shape):
+        x = torch.randn(*shape, 2, generator=g, dtype=torch.float64)
+        return torch.view_as_complex(x) if complex_a else x[..., 0]
+
+    A = -torch.exp(0.5 * torch.randn(d, n, generator=g, dtype=torch.float64))
+    A = torch.complex(A, 3.0 * torch.randn(d, n, generator=g, dtype=torch.float64)) if complex_a else A
+    inputs = [0.05 + 0.2 * torch.rand(d, generator=g, dtype=torch.float64), A, randn(d, n), randn(d, n)]
+    exact = _operators_float64(*inputs, zoh, T, r)
+    upstream = [randn(*t.shape) if t.is_complex() else torch.randn(t.shape, generator=g, dtype=torch.float64)
+                for t in exact]  # fmt: skip
+
+    def outputs_and_grads(inputs, ops, convert):
+        inputs = [t.detach().requires_grad_() for t in inputs]
+        outs = [convert(i, o) for i, o in enumerate(ops(*inputs, zoh, T, r))]
+        loss = sum((outs[i] * upstream[i].conj()).real.sum() for i in used)
+        return outs, torch.autograd.grad(loss, inputs)
+
+    exact, exact_grads = outputs_and_grads(inputs, _operators_float64, lambda i, o: o)
+    single = [t.to(torch.complex64 if t.is_complex() else torch.float32) for t in inputs]
+
+    def from_pairs(i, o):  # Toepᵀ is real; the others are (…, 2) pairs for complex A
+        return o.double() if i == 0 or not complex_a else torch.view_as_complex(o).to(torch.complex128)
+
+    ours, our_grads = outputs_and_grads(single, _Operators.apply, from_pairs)
+    for name, a, e in zip(("toep", "W", "V", "P", "P_r", "dΔ", "dA", "dB", "dC"), [*ours, *our_grads],
+                          [*exact, *exact_grads], strict=True):  # fmt: skip
+        err = ((a.to(e.dtype) - e).norm() / e.norm()).item()
+        assert err < 1e-5, f"{name}: {err:.1e}"
