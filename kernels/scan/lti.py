@@ -3,8 +3,9 @@
 The scan is then a causal convolution per channel, computed in chunks of ``T`` steps as matrix products
 (``kernels/scan/triton_lti.py``). The small per-channel operators — the first T taps of the kernel, the maps from a
 chunk's inputs to its end state and from a chunk's entering state to its outputs, the chunk decay Ā^T — are built
-here with differentiable torch ops on (d, T, n) tensors, so autograd carries their gradients to Δ, A, B_bias,
-C_bias and dt_bias; the Triton function owns everything of the sequence's size.
+by one Triton program per channel, with a written-out backward to Δ, A, B_bias and C_bias (``_Operators``); Δ
+itself (softplus, dt_bias) and the state after the last step are torch ops that autograd differentiates. The
+Triton function ``_LTIScan`` owns everything of the sequence's size.
 """
 
 from __future__ import annotations
