@@ -234,7 +234,7 @@ def _as_state(pairs: torch.Tensor, complex_: bool) -> torch.Tensor:
 @dataclass
 class Grads:
     """Buffers the backward kernels write (see ``triton_bwd.launch_backward``): the gradients; the per-tile partials
-    of the per-channel ones, column sections of one (b, NT, ``part_width``) float32 tensor ``parts``; scratch
+    of the per-channel ones, column sections of one (b, NT, PW) float32 tensor ``parts``; scratch
     (``adj``, the adjoint entering each tile; ``sumdt``, Σ Δ per chunk)."""
 
     du: torch.Tensor
@@ -254,15 +254,16 @@ class Grads:
 
 
 def carve(flat: torch.Tensor, *shapes) -> list[torch.Tensor | None]:
-    """Consecutive views of the 1-D tensor ``flat`` with the given shapes (None: no view). The backward takes its
-    buffers as views of two allocations: every allocation, zero fill, sum and cast is a launch whose host time
-    counted at long-bf16, where the host set the forward+backward's speed."""
+    """Consecutive views of the 1-D tensor ``flat`` with the given shapes (None: no view). The backward passes take
+    their buffers as views of few allocations: every allocation, zero fill, sum and cast is a launch, and their host
+    time set long-bf16's and s4d-fp32's forward+backward speed."""
     present = [s for s in shapes if s is not None]
     pieces = iter(flat.split_with_sizes([math.prod(s) for s in present] + [flat.numel() - total_numel(*present)]))
     return [None if s is None else next(pieces).view(s) for s in shapes]
 
 
 def total_numel(*shapes) -> int:
+    """Elements in tensors of the given shapes (None: none)."""
     return sum(math.prod(s) for s in shapes if s is not None)
 
 

@@ -122,10 +122,9 @@ class _LTIScan(torch.autograd.Function):
         e_last = torch.empty(b, d, n, *pair, **f32)
         y = torch.empty_like(u)
         y_pre = None if z is None else torch.empty_like(u, dtype=torch.float32)  # before the gate, for ∂z
-        ops = (toep_t, W, V, P)
         D32 = None if D is None else D.float().contiguous()
-        launch_lti_forward(u, y, z, y_pre, *ops, D32, ck, e_last, n, n_chunks, n_groups, cfg, is_complex)
-        ctx.save_for_backward(u, z, y_pre, *ops, D32, ck)
+        launch_lti_forward(u, y, z, y_pre, toep_t, W, V, P, D32, ck, e_last, n, n_chunks, n_groups, cfg, is_complex)
+        ctx.save_for_backward(u, z, y_pre, toep_t, W, V, P, D32, ck)
         dtypes = [None if t is None else t.dtype for t in (D, h0)]
         ctx.settings = (n, n_chunks, n_groups, cfg, is_complex, *dtypes)
         return y, _from_pairs(e_last, is_complex)

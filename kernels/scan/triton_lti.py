@@ -376,8 +376,8 @@ def _operators_bwd_kernel(p_delta, p_A, p_Bb, p_Cb, p_gtoep, p_gw, p_gv, p_gp, p
     gc_re, gc_im = gc_re + gq_re * bb_re + gq_im * bb_im, gc_im + gq_im * bb_re - gq_re * bb_im
     gbb_re, gbb_im = gbb_re + gq_re * cc_re + gq_im * cc_im, gbb_im + gq_im * cc_re - gq_re * cc_im
     kappa = 2.0 if IS_COMPLEX else 1.0
-    inv = 1.0 / (ar * ar + ai * ai)
     if ZOH:  # B̄ = (e / A)·B̃: ∂B̃ = ∂B̄ conj(e / A), ∂a += ∂B̄ conj(e^a B̃ / A), ∂A += −∂B̄ conj(e B̃ / A²)
+        inv = 1.0 / (ar * ar + ai * ai)
         s_re, s_im = (e_re * ar + e_im * ai) * inv, (e_im * ar - e_re * ai) * inv  # e / A
         gB_re, gB_im = gbb_re * s_re + gbb_im * s_im, gbb_im * s_re - gbb_re * s_im
         x_re, x_im = (s_re + inv * ar) * br - (s_im - inv * ai) * bi, (s_re + inv * ar) * bi + (s_im - inv * ai) * br
