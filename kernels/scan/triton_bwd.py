@@ -33,6 +33,7 @@ from kernels.scan.triton_fwd import (
     _store_tile,
     _transition,
     launch_combine,
+    scan_constants,
 )
 
 
@@ -450,12 +451,9 @@ def launch_backward(x, cfg, dout, ckpt, chunk, grads):
     lane_v = lane_vector(x, cfg)
     g = grads
     common = dict(
-        L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, PW=g.parts.shape[-1], LANE_V=lane_v,
-        NEXT_V=next_vector(lane_v, cfg.tile), STAGES=cfg.bwd_stages,
-        BLOCK_R=cfg.bwd_block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.bwd_num_warps,
-        UNROLL=cfg.bwd_unroll, EVEN=x.L % cfg.tile == 0, **x.flags,
-        **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
+        scan_constants(x, cfg), NC=cfg.bwd_n_chunks, K=cfg.bwd_tiles_per_chunk, PW=g.parts.shape[-1], LANE_V=lane_v,
+        NEXT_V=next_vector(lane_v, cfg.tile), STAGES=cfg.bwd_stages, BLOCK_R=cfg.bwd_block_r,
+        num_warps=cfg.bwd_num_warps, UNROLL=cfg.bwd_unroll, **({"maxnreg": cfg.bwd_maxnreg} if cfg.bwd_maxnreg else {}),
     )  # fmt: skip
     tensors = (
         x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, dout, ckpt, chunk, g.sumdt, g.adj,

@@ -495,6 +495,15 @@ def _combine_kernel(
         tl.store(p_i, h_re, mask=m)
 
 
+def scan_constants(x, cfg) -> dict:
+    """The launch arguments the forward and backward kernels share: sizes, strides and flags of the prepared
+    arguments ``x``, the tiles of ``cfg``."""
+    return dict(
+        L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h, NT=cfg.n_tiles,
+        T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), EVEN=x.L % cfg.tile == 0, **x.flags,
+    )  # fmt: skip
+
+
 def launch_forward(x, cfg, y, ckpt, chunk, last):
     """Run pass 1 and the chunk combination (when the sequence is split), then pass 2.
 
@@ -503,11 +512,8 @@ def launch_forward(x, cfg, y, ckpt, chunk, last):
     """
     grid = (x.d // cfg.block_r, x.b, cfg.n_chunks)
     common = dict(
-        L=x.L, D=x.d, stride_l=x.u.stride(1), stride_d=x.u.stride(2), N=x.n, H=x.h, P=x.d // x.h,
-        NT=cfg.n_tiles, NC=cfg.n_chunks, K=cfg.tiles_per_chunk,
-        BLOCK_R=cfg.block_r, T=cfg.tile, BLOCK_N=triton.next_power_of_2(x.n), num_warps=cfg.num_warps,
-        UNROLL=cfg.unroll, EVEN=x.L % cfg.tile == 0, STAGES=cfg.stages, **x.flags,
-        **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
+        scan_constants(x, cfg), NC=cfg.n_chunks, K=cfg.tiles_per_chunk, BLOCK_R=cfg.block_r, num_warps=cfg.num_warps,
+        UNROLL=cfg.unroll, STAGES=cfg.stages, **({"maxnreg": cfg.maxnreg} if cfg.maxnreg else {}),
     )  # fmt: skip
     sumdt = torch.empty(x.b, cfg.n_chunks, x.d, device=y.device, dtype=torch.float32)  # Σ Δ per chunk (pass 1)
     tensors = (x.u, x.dt, x.A, x.B, x.C, x.B_bias, x.C_bias, x.D, x.z, x.dt_bias, y, ckpt, chunk, last, sumdt)
