@@ -263,9 +263,19 @@ def _powers(m, a_re, a_im):
 
 
 @triton.jit
+def _operator_grid(n, T: tl.constexpr, BN: tl.constexpr):
+    """The operators' program: its channel c (program axis 0), the states o_n [BN] with their mask, the steps o_t
+    [T], the [T, BN] mask and the steps as a float32 [T, 1] column."""
+    o_n = tl.arange(0, BN)
+    m_n = o_n < n
+    o_t = tl.arange(0, T)
+    return tl.program_id(0), o_n, m_n, o_t, m_n[None, :] & (o_t[:, None] >= 0), o_t[:, None].to(tl.float32)
+
+
+@triton.jit
 def _channel_coefficients(p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX: tl.constexpr, ZOH: tl.constexpr):
-    """Channel c's Δ, A, B̃, a = ΔA, e = e^a − 1 (zero-order hold), B̄ and C = κ C̃, [BN] (real, imaginary) parts;
-    the padded states get A = −1 and B̃ = C̃ = 0 (their operators are 0)."""
+    """Channel c's Δ, A, B̃, a = ΔA, e = e^a − 1 (zero-order hold), B̄, C = κ C̃ and q = C B̄, [BN] (real, imaginary)
+    parts; the padded states get A = −1 and B̃ = C̃ = 0 (their operators are 0)."""
     delta = tl.load(p_delta + c)
     ar, ai = _load_c(p_A, c * n + o_n, m_n, IS_COMPLEX)
     ar = tl.where(m_n, ar, -1.0)
@@ -282,8 +292,9 @@ def _channel_coefficients(p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX: 
         e_re, e_im = a_re * 0.0, a_re * 0.0
         s_re, s_im = delta + a_re * 0.0, a_re * 0.0
     kappa = 2.0 if IS_COMPLEX else 1.0
-    return (delta, ar, ai, br, bi, a_re, a_im, e_re, e_im, s_re * br - s_im * bi, s_re * bi + s_im * br,
-            kappa * cr, kappa * ci)  # fmt: skip
+    bb_re, bb_im, cc_re, cc_im = s_re * br - s_im * bi, s_re * bi + s_im * br, kappa * cr, kappa * ci
+    return (delta, ar, ai, br, bi, a_re, a_im, e_re, e_im, bb_re, bb_im, cc_re, cc_im,
+            cc_re * bb_re - cc_im * bb_im, cc_re * bb_im + cc_im * bb_re)  # fmt: skip
 
 
 @triton.jit
@@ -292,16 +303,10 @@ def _operators_kernel(p_delta, p_A, p_Bb, p_Cb, p_toep, p_w, p_v, p_p, p_pr, n, 
     """Channel c's operators (program axis 0) from Δ (d,), A, B̃, C̃ (d, n[, 2]): Toepᵀ (d, T, T) with
     Toepᵀ[k, t] = K[t − k], K[m] = Re Σ C B̄ Ā^m; W (d, T, n[, 2]) = Ā^{T−1−k} B̄; V (d, n, T[, 2]) = C Ā^{t+1};
     P = Ā^T and Ā^r (d, n[, 2]), r the last chunk's steps."""
-    c = tl.program_id(0)
-    o_n = tl.arange(0, BN)
-    m_n = o_n < n
-    o_t = tl.arange(0, T)
-    m_tn = m_n[None, :] & (o_t[:, None] >= 0)
-    _, _, _, _, _, a_re, a_im, _, _, bb_re, bb_im, cc_re, cc_im = _channel_coefficients(
+    c, o_n, m_n, o_t, m_tn, m = _operator_grid(n, T, BN)
+    _, _, _, _, _, a_re, a_im, _, _, bb_re, bb_im, cc_re, cc_im, q_re, q_im = _channel_coefficients(
         p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX, ZOH)  # fmt: skip
-    m = o_t[:, None].to(tl.float32)
     pw_re, pw_im = _powers(m, a_re[None, :], a_im[None, :])  # [T, BN]: Ā^m
-    q_re, q_im = cc_re * bb_re - cc_im * bb_im, cc_re * bb_im + cc_im * bb_re
     taps = tl.sum(q_re[None, :] * pw_re - q_im[None, :] * pw_im, 1)  # [T]
     o_kt = tl.arange(0, T * T)
     lag = o_kt % T - o_kt // T  # [k, t] flattened: t − k
@@ -332,14 +337,9 @@ def _operators_bwd_kernel(p_delta, p_A, p_Bb, p_Cb, p_gtoep, p_gw, p_gv, p_gp, p
     """∂Δ, ∂A, ∂B̃, ∂C̃ of channel c (program axis 0) from the operators' gradients (``_operators_kernel``'s
     outputs; absent ones are 0). PyTorch's complex convention: an output's gradient times the conjugate of its
     derivative; every operator grows from Ā^m = exp(m·a), so each adds Σ_m m·conj(Ā^m)·∂Ā^m to ∂a."""
-    c = tl.program_id(0)
-    o_n = tl.arange(0, BN)
-    m_n = o_n < n
-    o_t = tl.arange(0, T)
-    m_tn = m_n[None, :] & (o_t[:, None] >= 0)
-    delta, ar, ai, br, bi, a_re, a_im, e_re, e_im, bb_re, bb_im, cc_re, cc_im = _channel_coefficients(
+    c, o_n, m_n, o_t, m_tn, m = _operator_grid(n, T, BN)
+    delta, ar, ai, br, bi, a_re, a_im, e_re, e_im, bb_re, bb_im, cc_re, cc_im, q_re, q_im = _channel_coefficients(
         p_delta, p_A, p_Bb, p_Cb, c, n, o_n, m_n, IS_COMPLEX, ZOH)  # fmt: skip
-    m = o_t[:, None].to(tl.float32)
     zero = a_re * 0.0
     gq_re, gq_im, ga_re, ga_im, gbb_re, gbb_im, gc_re, gc_im = zero, zero, zero, zero, zero, zero, zero, zero
     if HAS_GTOEP:  # ∂K[m] = Σ_k ∂Toepᵀ[k, k + m]; K[m] = Re Σ q Ā^m
@@ -348,7 +348,6 @@ def _operators_bwd_kernel(p_delta, p_A, p_Bb, p_Cb, p_gtoep, p_gw, p_gv, p_gp, p
                                 other=0.0), 1)  # fmt: skip
         pw_re, pw_im = _powers(m, a_re[None, :], a_im[None, :])
         s_re, s_im, sm_re, sm_im = _weighted_sums(g_taps[:, None] * pw_re, -g_taps[:, None] * pw_im, m)
-        q_re, q_im = cc_re * bb_re - cc_im * bb_im, cc_re * bb_im + cc_im * bb_re
         gq_re, gq_im = s_re, s_im
         ga_re, ga_im = q_re * sm_re + q_im * sm_im, q_re * sm_im - q_im * sm_re  # conj(q)·Σ m·∂K conj(Ā^m)
     if HAS_GW:  # W[k] = Ā^{T−1−k} B̄
