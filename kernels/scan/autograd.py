@@ -262,6 +262,13 @@ def carve(flat: torch.Tensor, *shapes) -> list[torch.Tensor | None]:
     return [None if s is None else next(pieces).view(s) for s in shapes]
 
 
+def column_sections(parts: torch.Tensor, sections) -> list[torch.Tensor | None]:
+    """Views of ``parts`` (…, PW) from the start of each section along its last axis, the sections laid out one
+    after another with the given shapes (None: absent, no view): the pointers a kernel writing each section of
+    every row takes, with the row width PW beside them."""
+    return [None if s is None else parts[..., total_numel(*sections[:i]) :] for i, s in enumerate(sections)]
+
+
 def total_numel(*shapes) -> int:
     """Elements in tensors of the given shapes (None: none)."""
     return sum(math.prod(s) for s in shapes if s is not None)
@@ -352,8 +359,7 @@ class _TritonScan(torch.autograd.Function):
         width = total_numel(*sections)
         scratch_shapes = ((b, cfg.n_tiles, width), (b, *per_state), ckpt.shape, (b, cfg.bwd_n_chunks, d))
         parts, dh0, adj, sumdt = carve(torch.empty(total_numel(*scratch_shapes), **f32), *scratch_shapes)
-        starts = [None if s is None else total_numel(*sections[:i]) for i, s in enumerate(sections)]
-        dA_p, dBb_p, dCb_p, dD_p, ddt_p = (None if at is None else parts[..., at:] for at in starts)
+        dA_p, dBb_p, dCb_p, dD_p, ddt_p = column_sections(parts, sections)
         g = Grads(du=torch.empty_like(x.u), ddt=torch.empty_like(x.dt) if x.dt.dim() == 3 else None,
                   dz=None if x.z is None else torch.empty_like(x.z), dB=dB, dC=dC, dA_part=dA_p, dBb_part=dBb_p,
                   dCb_part=dCb_p, dD_part=dD_p, ddt_part=ddt_p, dh0=dh0, parts=parts, adj=adj,

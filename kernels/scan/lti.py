@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 import triton
 
-from kernels.scan.autograd import carve, interpreting, same_layout, time_major, total_numel
+from kernels.scan.autograd import carve, column_sections, interpreting, same_layout, time_major, total_numel
 from kernels.scan.contract import ScanArgs
 
 
@@ -145,11 +145,10 @@ class _LTIScan(torch.autograd.Function):
         de_last = torch.zeros(b, d, n, *pair, **f32) if de_last is None else _as_pairs(de_last)
         # one (⌈b / bwd_batch⌉, PW) buffer of per-program partial sums, a section per operator: one sum reduces all
         sections = ((d, T, T), (d, T, n, *pair), (d, n, T, *pair), (d, n, *pair), None if D_dtype is None else (d,))
-        starts = [total_numel(*sections[:i]) for i in range(len(sections))]
         parts = torch.empty(-(-b // cfg.bwd_batch), total_numel(*sections), **f32)
         dh0 = torch.empty(b, d, n, *pair, **f32)
         launch_lti_backward(u, dy, du, z, y_pre, dz, toep_t, W, V, P, D32, ck, de_last,
-                            [None if s is None else parts[:, at:] for s, at in zip(sections, starts, strict=True)],
+                            column_sections(parts, sections),
                             dh0, n, n_chunks, n_groups, cfg, is_complex)  # fmt: skip
         d_toep, dW, dV, dP, dD = carve(parts.sum(0), *sections)
         return (
